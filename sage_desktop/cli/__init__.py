@@ -1,0 +1,118 @@
+"""The ``sage-desktop`` command: the GUI by default, subcommands for scripts.
+
+Each subcommand lives in a module of this package that exposes
+``register(subparsers)``; the handler it sets (``func``) takes the parsed
+arguments and returns an exit code. Every :class:`SageDesktopError` is
+printed to stderr as its explanation and remedy, with its own exit code, so
+scripts can tell "sign in again" (3) from "keychain unavailable" (4) and
+"Sage unreachable" (5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from sage_desktop import __version__
+from sage_desktop.errors import ExitCode, SageDesktopError
+
+log = logging.getLogger(__name__)
+
+# Modules that contribute subcommands, in the order --help lists them.
+_COMMAND_MODULES = (
+    "sage_desktop.cli.signin",
+    "sage_desktop.cli.scripting",
+    "sage_desktop.cli.doctor",
+    "sage_desktop.cli.sandbox",
+)
+
+EPILOG = """\
+exit codes:
+  0  success
+  1  error
+  2  usage or settings error
+  3  sign-in needed (run 'sage-desktop login')
+  4  keychain unavailable
+  5  Sage or the network unreachable
+"""
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sage-desktop",
+        description=(
+            "Connect this computer to Sage Business Cloud Accounting. "
+            "Without a command, opens the desktop app."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"sage-desktop {__version__}"
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="open the app against the built-in Sage sandbox",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-vv: debug)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING
+    if verbosity == 1:
+        level = logging.INFO
+    elif verbosity >= 2:
+        level = logging.DEBUG
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    try:
+        from sage_desktop.ui.app import run_app
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("sage_desktop.ui.app", "PySide6"):
+            raise
+        print(
+            "sage-desktop: the desktop window is not available in this build.",
+            file=sys.stderr,
+        )
+        return ExitCode.ERROR
+    return run_app(sandbox=args.sandbox)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+
+    handler: Handler | None = getattr(args, "func", None)
+    try:
+        if handler is None:
+            return _run_gui(args)
+        return handler(args)
+    except SageDesktopError as exc:
+        print(f"sage-desktop: {exc.user_message()}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("sage-desktop: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,295 @@
+"""The one exception tree of sage-desktop.
+
+Every failure a user can act on is a subclass of :class:`SageDesktopError`.
+Each carries a short ``title``, an ``explanation`` in plain words and a
+``remedy`` saying what to do, plus the command line's exit code. Lower-level
+exceptions (``requests``, ``keyring``, ``OSError``) are translated into these
+where they enter, with ``raise ... from exc``.
+
+No message built here may contain a token, a code or a client secret.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``sage-desktop`` command, as documented in --help."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    SIGN_IN_REQUIRED = 3
+    KEYCHAIN_UNAVAILABLE = 4
+    UNREACHABLE = 5
+
+
+class SageDesktopError(Exception):
+    """Base of every error that sage-desktop explains to its user.
+
+    Subclasses set class-level defaults; an instance may override any of
+    them. ``cause`` names the entry of the troubleshooting catalogue
+    (see :mod:`sage_desktop.diagnostics`) the error belongs to, if any.
+    """
+
+    title = "Something went wrong"
+    explanation = "sage-desktop could not complete the request."
+    remedy = "Try again. If it keeps happening, run 'sage-desktop doctor'."
+    exit_code = ExitCode.ERROR
+    transient = False
+    cause: str | None = None
+
+    def __init__(
+        self,
+        explanation: str | None = None,
+        *,
+        remedy: str | None = None,
+        title: str | None = None,
+        cause: str | None = None,
+    ) -> None:
+        if explanation is not None:
+            self.explanation = explanation
+        if remedy is not None:
+            self.remedy = remedy
+        if title is not None:
+            self.title = title
+        if cause is not None:
+            self.cause = cause
+        super().__init__(self.explanation)
+
+    def __str__(self) -> str:
+        return self.explanation
+
+    def user_message(self) -> str:
+        """The explanation and the remedy, as shown on screen."""
+        return f"{self.title}: {self.explanation}\nWhat to do: {self.remedy}"
+
+
+# --- settings -------------------------------------------------------------
+
+
+class ConfigError(SageDesktopError):
+    """A setting is missing or malformed; the message names the setting."""
+
+    title = "Settings problem"
+    remedy = "Correct the setting named above, then try again."
+    exit_code = ExitCode.USAGE
+    cause = "registration"
+
+
+# --- keychain -------------------------------------------------------------
+
+
+class KeychainError(SageDesktopError):
+    """The OS keychain cannot be used. sage-desktop never falls back to a file."""
+
+    title = "Keychain unavailable"
+    explanation = "The system keychain could not be used."
+    remedy = (
+        "Make sure a keychain is installed and unlocked: on Linux GNOME "
+        "Keyring or KWallet, on macOS the login keychain, on Windows "
+        "Credential Manager."
+    )
+    exit_code = ExitCode.KEYCHAIN_UNAVAILABLE
+
+
+class NoKeychainBackend(KeychainError):
+    explanation = "No system keychain was found on this computer."
+    remedy = (
+        "Install and start a keychain service: on Linux GNOME Keyring "
+        "('apt-get install gnome-keyring') or KWallet. sage-desktop never "
+        "stores tokens in a plain file."
+    )
+
+
+class KeychainLocked(KeychainError):
+    explanation = "The system keychain is locked, or the unlock prompt was dismissed."
+    remedy = "Unlock your keychain (it usually unlocks when you sign in), then retry."
+
+
+class KeychainTimeout(KeychainError):
+    explanation = "The system keychain did not answer in time."
+    remedy = (
+        "Check that the keychain service is running and not waiting for a "
+        "prompt, then retry. Restarting your session usually fixes it."
+    )
+
+
+class KeychainCorrupt(KeychainError):
+    explanation = "The tokens stored in the keychain are damaged."
+    remedy = "Sign in again to replace them."
+    exit_code = ExitCode.SIGN_IN_REQUIRED
+
+
+class VaultConflict(SageDesktopError):
+    """A compare-and-swap save found a newer generation than expected."""
+
+    title = "Tokens changed meanwhile"
+    explanation = "Another process stored newer tokens for this connection."
+
+
+# --- sign-in and tokens ---------------------------------------------------
+
+
+class AuthError(SageDesktopError):
+    """The sign-in or a token request failed."""
+
+    title = "Sign-in failed"
+
+
+class SignInRequired(AuthError):
+    """The grant is dead (expired, revoked, reused or superseded)."""
+
+    title = "Sign in again"
+    explanation = (
+        "Sage no longer accepts this connection's sign-in: it expired after "
+        "31 days, access was revoked, or it was replaced."
+    )
+    remedy = "Sign in to Sage again for this connection."
+    exit_code = ExitCode.SIGN_IN_REQUIRED
+    cause = "refresh_token_invalid"
+
+
+class InvalidClient(AuthError):
+    title = "App registration rejected"
+    explanation = "Sage rejected the app's client id or client secret."
+    remedy = (
+        "Copy the client id and secret again from Sage's developer portal "
+        "into the app registration settings."
+    )
+    cause = "invalid_client"
+
+
+class RegionMismatch(AuthError):
+    title = "Wrong region"
+    explanation = (
+        "The region chosen at sign-in does not match the region of your "
+        "Sage business."
+    )
+    remedy = (
+        "Sign in again and choose your business's region. If Sage keeps "
+        "choosing the wrong one, open https://sageone.com/?clear to clear "
+        "Sage's cookies first."
+    )
+    cause = "region_mismatch"
+
+
+class AccessDenied(AuthError):
+    title = "Access not granted"
+    explanation = "The sign-in was cancelled or access was not allowed in Sage."
+    remedy = "Connect again and choose Allow on Sage's consent page."
+    cause = "access_denied"
+
+
+class CodeExpired(AuthError):
+    explanation = (
+        "Sage's one-time sign-in code expired (it lives 60 seconds) or "
+        "was already used."
+    )
+    remedy = "Connect again; the app exchanges the code at once."
+    cause = "code_expired"
+
+
+class CallbackTimeout(AuthError):
+    title = "No answer from Sage"
+    explanation = (
+        "The browser never came back to the app. Usually the callback URL "
+        "sent is not registered in Sage exactly as written, case included."
+    )
+    remedy = "Register the callback URLs shown in settings exactly, then retry."
+    cause = "callback_mismatch"
+
+
+class CallbackPortsBusy(AuthError):
+    title = "Callback ports in use"
+    explanation = "Every registered callback port is held by another program."
+    remedy = (
+        "Close the program holding the port, or register another callback "
+        "URL on a free port."
+    )
+    cause = "registration"
+
+
+class SignInCancelled(AuthError):
+    title = "Sign-in cancelled"
+    explanation = "The sign-in was cancelled."
+    remedy = "Connect again when ready."
+
+
+class MissingHeaders(AuthError):
+    title = "Token request rejected"
+    explanation = "Sage rejected the token request as malformed (invalid_request)."
+    remedy = "This is a bug in sage-desktop; please report it with 'doctor --json'."
+    cause = "missing_headers"
+
+
+class BadTokenResponse(AuthError):
+    """Sage answered the token endpoint with something that is not a token."""
+
+    title = "Unexpected answer from Sage"
+    explanation = "Sage's token endpoint sent an answer that is not valid."
+    remedy = "Try again in a minute; nothing was changed."
+    transient = True
+    exit_code = ExitCode.UNREACHABLE
+    cause = "sage_unavailable"
+
+
+# --- network and API ------------------------------------------------------
+
+
+class SageUnavailable(SageDesktopError):
+    """A transient failure: network, timeout, 5xx, HTML instead of JSON."""
+
+    title = "Sage unreachable"
+    explanation = "Sage could not be reached or had a temporary problem."
+    remedy = (
+        "Check your internet connection; the app retries by itself. Your "
+        "connection is kept."
+    )
+    exit_code = ExitCode.UNREACHABLE
+    transient = True
+    cause = "sage_unavailable"
+
+
+class RateLimited(SageUnavailable):
+    title = "Too many requests"
+    explanation = "Sage asked the app to slow down (HTTP 429)."
+    remedy = "Wait a moment; the app retries by itself."
+    cause = "rate_limited"
+
+
+class ApiError(SageDesktopError):
+    """Sage answered an API call with an error (its ``$message`` is kept)."""
+
+    title = "Sage reported an error"
+
+    def __init__(
+        self,
+        explanation: str | None = None,
+        *,
+        status: int | None = None,
+        data_code: str | None = None,
+        remedy: str | None = None,
+        title: str | None = None,
+        cause: str | None = None,
+    ) -> None:
+        super().__init__(explanation, remedy=remedy, title=title, cause=cause)
+        self.status = status
+        self.data_code = data_code
+
+
+class BusinessAccessDenied(ApiError):
+    title = "No access to this business"
+    explanation = "You no longer have access to this business in Sage."
+    remedy = (
+        "Ask the business owner to add you again, or choose another business."
+    )
+    cause = "business_access"
+
+
+class InactiveSubscription(SageDesktopError):
+    title = "Subscription inactive"
+    explanation = "This business's Sage subscription is not active."
+    remedy = "Choose another business, or ask its owner to renew the subscription."
+    cause = "business_access"
