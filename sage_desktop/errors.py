@@ -108,6 +108,14 @@ class KeychainLocked(KeychainError):
     remedy = "Unlock your keychain (it usually unlocks when you sign in), then retry."
 
 
+class KeychainPromptDismissed(KeychainLocked):
+    explanation = "The keychain's unlock or create prompt was dismissed."
+    remedy = (
+        "Retry and accept the keychain prompt (on Linux GNOME Keyring or "
+        "KWallet asks for your login password)."
+    )
+
+
 class KeychainTimeout(KeychainError):
     explanation = "The system keychain did not answer in time."
     remedy = (
@@ -127,6 +135,29 @@ class VaultConflict(SageDesktopError):
 
     title = "Tokens changed meanwhile"
     explanation = "Another process stored newer tokens for this connection."
+
+
+# --- connections ----------------------------------------------------------
+
+
+class ConnectionNotFound(SageDesktopError, KeyError):
+    """No connection with that id (or email) is registered."""
+
+    title = "No such connection"
+    explanation = "No connection with that name is registered."
+    remedy = "Run 'sage-desktop connections' to list the registered ones."
+    exit_code = ExitCode.USAGE
+
+
+class RegistryCorrupt(SageDesktopError):
+    """The connections file exists but cannot be read as connections."""
+
+    title = "Connections file damaged"
+    explanation = "The list of connections could not be read."
+    remedy = (
+        "Move the connections.json file named in the details aside and "
+        "connect again; your tokens stay in the keychain."
+    )
 
 
 # --- sign-in and tokens ---------------------------------------------------
@@ -164,8 +195,7 @@ class InvalidClient(AuthError):
 class RegionMismatch(AuthError):
     title = "Wrong region"
     explanation = (
-        "The region chosen at sign-in does not match the region of your "
-        "Sage business."
+        "The region chosen at sign-in does not match the region of your Sage business."
     )
     remedy = (
         "Sign in again and choose your business's region. If Sage keeps "
@@ -282,9 +312,7 @@ class ApiError(SageDesktopError):
 class BusinessAccessDenied(ApiError):
     title = "No access to this business"
     explanation = "You no longer have access to this business in Sage."
-    remedy = (
-        "Ask the business owner to add you again, or choose another business."
-    )
+    remedy = "Ask the business owner to add you again, or choose another business."
     cause = "business_access"
 
 
@@ -292,4 +320,16 @@ class InactiveSubscription(SageDesktopError):
     title = "Subscription inactive"
     explanation = "This business's Sage subscription is not active."
     remedy = "Choose another business, or ask its owner to renew the subscription."
+    cause = "business_access"
+
+
+class BusinessMismatch(ApiError):
+    """The ``X-Business`` echoed by Sage differs from the one sent."""
+
+    title = "Wrong business answered"
+    explanation = (
+        "Sage answered for a different business than the one the request "
+        "was meant for, so the answer was discarded."
+    )
+    remedy = "Choose the business again ('sage-desktop use'), then retry."
     cause = "business_access"
