@@ -122,6 +122,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = SOCKET_TIMEOUT
 
+    def setup(self) -> None:
+        # Every connection gets a socket timeout (StreamRequestHandler
+        # applies ``self.timeout``): a slow client cannot pin a thread.
+        self.timeout = self.server.state.config.socket_timeout or SOCKET_TIMEOUT
+        super().setup()
+
     # --- plumbing -----------------------------------------------------------
 
     def log_message(self, format: str, *args: Any) -> None:

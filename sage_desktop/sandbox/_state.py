@@ -55,6 +55,9 @@ class SandboxConfig:
     api_latency: float = 0.0
     max_concurrent: int = 150
     token_size: int = 2048
+    # Seconds a connection may sit idle or half-sent before it is closed,
+    # so slow or stuck clients cannot hold the server's threads.
+    socket_timeout: float = 15.0
 
     # The knobs another process may change over the control plane.
     LIVE_FIELDS = (
@@ -65,6 +68,7 @@ class SandboxConfig:
         "api_latency",
         "max_concurrent",
         "token_size",
+        "socket_timeout",
     )
 
     def as_dict(self) -> dict[str, Any]:
