@@ -8,5 +8,15 @@ from __future__ import annotations
 
 from sage_desktop.session.client import BusinessDetails, SageClient
 from sage_desktop.session.events import TokenEvent, TokenEventKind
+from sage_desktop.session.lock import GrantLocks
+from sage_desktop.session.worker import RefreshWorker, WorkerStopped
 
-__all__ = ["BusinessDetails", "SageClient", "TokenEvent", "TokenEventKind"]
+__all__ = [
+    "BusinessDetails",
+    "GrantLocks",
+    "RefreshWorker",
+    "SageClient",
+    "TokenEvent",
+    "TokenEventKind",
+    "WorkerStopped",
+]
