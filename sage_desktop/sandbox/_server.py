@@ -123,10 +123,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
     timeout = SOCKET_TIMEOUT
 
     def setup(self) -> None:
-        # Every connection gets a socket timeout (StreamRequestHandler
-        # applies ``self.timeout``): a slow client cannot pin a thread.
-        self.timeout = self.server.state.config.socket_timeout or SOCKET_TIMEOUT
+        # Every connection gets a socket timeout: a slow client cannot pin
+        # a thread.
         super().setup()
+        timeout = self.server.state.config.socket_timeout or SOCKET_TIMEOUT
+        self.connection.settimeout(timeout)
 
     # --- plumbing -----------------------------------------------------------
 

@@ -89,14 +89,20 @@ def get_code(sb: Sandbox, **kwargs: Any) -> str:
 
 
 def token_call(
-    sb: Sandbox, data: dict[str, str], *, client: bool = True, **kwargs: Any
+    sb: Sandbox,
+    data: dict[str, str],
+    *,
+    client: bool = True,
+    url: str = "token",
+    **kwargs: Any,
 ) -> requests.Response:
     body = dict(data)
     if client:
         body.setdefault("client_id", DEMO.client_id)
         body.setdefault("client_secret", DEMO.client_secret)
     kwargs.setdefault("headers", JSON_FORM)
-    return requests.post(sb.token_url, data=body, timeout=10, **kwargs)
+    target = sb.token_url if url == "token" else sb.revoke_url
+    return requests.post(target, data=body, timeout=10, **kwargs)
 
 
 def exchange(sb: Sandbox, code: str, **extra: str) -> requests.Response:
