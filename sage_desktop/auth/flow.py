@@ -90,6 +90,7 @@ class SignInResult:
     created: bool
     businesses: list[Business] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    businesses_error: SageDesktopError | None = None
 
 
 class SignInFlow:
@@ -252,15 +253,24 @@ class SignInFlow:
             timings["total"] = time.perf_counter() - arrived
 
             businesses = None
+            businesses_error = None
             if fetch_businesses:
+                # The sign-in already succeeded; a failure here is reported
+                # with the result rather than undoing it.
                 self._report("businesses", "Listing the businesses you can reach.")
-                businesses = client.businesses()
+                try:
+                    businesses = client.businesses()
+                except SageDesktopError as exc:
+                    log.warning("could not list the businesses: %s", exc.title)
+                    businesses_error = exc
         finally:
             client.close()
 
         verb = "Added" if created else "Updated"
         self._report("done", f"{verb} the connection for {user.email}.")
-        return SignInResult(connection, user, created, businesses, timings)
+        return SignInResult(
+            connection, user, created, businesses, timings, businesses_error
+        )
 
     def _register(
         self,
