@@ -48,6 +48,7 @@ MAX_FIELDS = 64
 SOCKET_TIMEOUT = 15.0
 HANG_SECONDS = 30.0
 CLIENT_NAME = "sage-desktop (sandbox demo app)"
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -843,6 +844,8 @@ def _is_form(content_type: str | None) -> bool:
 def _parse_params(text: str, *, strict: bool) -> dict[str, str]:
     """Parse a query or form; repeated, oversized or non-UTF-8 fields are
     refused (RFC 6749 section 3.1: parameters MUST NOT repeat)."""
+    if _BAD_ESCAPE.search(text):
+        raise _BadInputError("A parameter has a broken %-escape")
     try:
         pairs = parse_qsl(
             text,
@@ -858,6 +861,8 @@ def _parse_params(text: str, *, strict: bool) -> dict[str, str]:
         raise _BadInputError("The parameters are malformed") from exc
     result: dict[str, str] = {}
     for key, value in pairs:
+        if not key:
+            raise _BadInputError("A parameter has no name")
         if key in result:
             raise _BadInputError(f"Parameter {key[:40]!r} is repeated")
         if len(value) > MAX_FIELD or len(key) > 256:
