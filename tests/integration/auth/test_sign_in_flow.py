@@ -16,9 +16,10 @@ from sage_desktop.errors import (
     CodeExpired,
     InvalidClient,
     RegionMismatch,
+    SageUnavailable,
     SignInCancelled,
 )
-from sage_desktop.sandbox import Sandbox
+from sage_desktop.sandbox import DEMO, Sandbox
 from sage_desktop.vault import TokenVault
 
 SOLE = "sole.trader@sandbox.example"
@@ -164,3 +165,43 @@ def test_the_first_callback_port_busy_uses_the_next(make_flow: MakeFlow) -> None
     assert result.connection.email == SOLE
     used = parse_qs(urlsplit(flow.authorize_url or "").query)["redirect_uri"][0]
     assert used == second
+
+
+def test_no_secret_reaches_logs_files_or_reprs(
+    make_flow: MakeFlow,
+    vault: TokenVault,
+    tmp_path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    browser = Browser(email=SOLE)
+
+    flow = make_flow(browser)
+    result = flow.run(timeout=20)
+
+    tokens = vault.load(result.connection.id)
+    assert tokens is not None
+    code = parse_qs(urlsplit(browser.delivered[0]).query)["code"][0]
+    secrets = [tokens.access_token, tokens.refresh_token, code, DEMO.client_secret]
+    files = "".join(
+        p.read_text("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()
+    )
+    shown = caplog.text + repr(result) + repr(flow) + files
+    for secret in secrets:
+        assert secret not in shown
+
+
+def test_when_sage_cannot_say_who_signed_in_nothing_is_kept(
+    make_flow: MakeFlow,
+    sandbox: Sandbox,
+    registry: ConnectionRegistry,
+    keyring_backend,
+) -> None:
+    sandbox.add_faults("api", ["500"] * 10)
+
+    with pytest.raises(SageUnavailable):
+        make_flow(Browser(email=SOLE)).run(timeout=20)
+
+    assert registry.list() == []
+    assert keyring_backend.values() == []
+    assert sandbox.counters()["revocations"] == 1
