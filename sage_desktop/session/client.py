@@ -604,19 +604,24 @@ def _active_of(item: Mapping[str, Any]) -> bool | None:
 
 
 def _inactive_reason(item: Mapping[str, Any]) -> str | None:
+    """Sage's wording for why a subscription is inactive, when it is."""
     if _active_of(item) is not False:
         return None
     subscriptions = item.get("subscriptions")
-    if isinstance(subscriptions, list):
-        for sub in subscriptions:
-            if not isinstance(sub, dict):
-                continue
-            for key in ("inactive_reason", "reason", "status", "displayed_as"):
-                value = sub.get(key)
-                if isinstance(value, dict):
-                    value = value.get("displayed_as") or value.get("id")
-                if isinstance(value, str) and value:
-                    return value
+    for sub in subscriptions if isinstance(subscriptions, list) else []:
+        if not isinstance(sub, dict) or sub.get("active") is not False:
+            continue
+        for key in ("inactive_reason", "reason", "status"):
+            value = sub.get(key)
+            if isinstance(value, dict):
+                value = value.get("displayed_as") or value.get("id")
+            if isinstance(value, str) and value:
+                return value
+        name = sub.get("displayed_as") or "Sage"
+        expired = sub.get("expires_at")
+        if isinstance(expired, str) and expired:
+            return f"The {name} subscription expired on {expired[:10]}."
+        return f"The {name} subscription is inactive."
     return "Sage reports this business's subscription as inactive."
 
 
