@@ -25,7 +25,7 @@ DIR_VARIABLE = "SAGE_DESKTOP_TEST_KEYRING_DIR"
 
 class FileKeyring(KeyringBackend):
     @properties.classproperty
-    def priority(cls) -> float:
+    def priority(cls) -> float:  # noqa: N805
         # keyring tries every backend class it knows; this one only counts
         # in the child processes that name its folder.
         if DIR_VARIABLE not in os.environ:

@@ -110,7 +110,7 @@ def test_sixteen_processes_at_expiry_share_exactly_one_refresh(
     current = shared.vault.load(connection)
     tokens = {
         out.strip()
-        for ((out, _), _), cmd in zip(results, commands)
+        for ((out, _), _), cmd in zip(results, commands, strict=True)
         if cmd == ("token",)
     }
     assert tokens == {current.access_token}
