@@ -7,43 +7,19 @@ one at a time, as the suite does.
 
 from __future__ import annotations
 
-import errno
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from signin_helpers import Browser, MakeFlow
 
 from sage_desktop.auth.endpoint import TokenEndpoint
 from sage_desktop.auth.flow import SignInFlow, SignInProgress
 from sage_desktop.config import Settings, load_settings
 from sage_desktop.connections import ConnectionRegistry
 from sage_desktop.sandbox import DEMO, Sandbox
-from sage_desktop.sandbox.autobrowser import play
 from sage_desktop.vault import TokenVault
 from sage_desktop.vault.memory import MemoryKeyring
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a receiver could listen on ``port`` now (TIME_WAIT is fine)."""
-    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        with socket.socket(family) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-                probe.listen()
-            except OSError as exc:
-                if family == socket.AF_INET6 and exc.errno != errno.EADDRINUSE:
-                    continue  # no IPv6 here
-                return False
-    return True
-
-
-def free_demo_uris() -> list[str]:
-    """The demo callback URLs whose ports no other test process holds now."""
-    return [u for u in DEMO.redirect_uris if port_is_free(urlsplit(u).port or 0)]
 
 
 @pytest.fixture
@@ -77,28 +53,6 @@ def endpoint(settings: Settings) -> Iterator[TokenEndpoint]:
     ep = TokenEndpoint(settings, DEMO.client_secret)
     yield ep
     ep.close()
-
-
-class Browser:
-    """An injected opener that plays the sandbox's pages on a thread."""
-
-    def __init__(self, **options: str) -> None:
-        self.options = options
-        self.delivered: list[str] = []
-        self.errors: list[BaseException] = []
-        self.done = threading.Event()
-
-    def __call__(self, url: str) -> bool:
-        try:
-            self.delivered.append(play(url, **self.options))  # type: ignore[arg-type]
-        except Exception as exc:
-            self.errors.append(exc)
-        finally:
-            self.done.set()
-        return True
-
-
-MakeFlow = Callable[..., SignInFlow]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import Browser, MakeFlow, free_demo_uris, port_is_free
+from signin_helpers import Browser, MakeFlow, free_demo_uris, port_is_free
 
 from sage_desktop.connections import ConnectionRegistry
 from sage_desktop.errors import (

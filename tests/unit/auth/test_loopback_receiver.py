@@ -9,7 +9,7 @@ import time
 
 import pytest
 import requests
-from conftest import free_port, wait_in_thread
+from receiver_helpers import free_port, wait_in_thread
 
 from sage_desktop.auth import LoopbackReceiver, map_callback_error
 from sage_desktop.auth.receiver import ipv6_loopback_available
