@@ -21,6 +21,7 @@ from sage_desktop.errors import ConfigError
 if TYPE_CHECKING:
     from sage_desktop.auth.endpoint import TokenEndpoint
     from sage_desktop.connections import ConnectionRegistry
+    from sage_desktop.session import RefreshWorker
     from sage_desktop.vault import TokenVault
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class AppContext:
         self._registry = registry
         self._keyring_backend = keyring_backend
         self._lock = threading.RLock()
+        self._worker: RefreshWorker | None = None
 
     def __repr__(self) -> str:
         return "AppContext()"
@@ -123,3 +125,22 @@ class AppContext:
         from sage_desktop.auth.endpoint import TokenEndpoint
 
         return TokenEndpoint(self.settings, self.client_secret())
+
+    @property
+    def worker(self) -> RefreshWorker:
+        """This process's one refresh worker, started on first use.
+
+        Whoever starts it stops it (``context.worker.stop()``) on the way
+        out; a stopped worker is replaced by a new one on the next use.
+        """
+        with self._lock:
+            if self._worker is None or not self._worker.running:
+                from sage_desktop.session import RefreshWorker
+
+                self._worker = RefreshWorker(
+                    self.settings,
+                    self.vault,
+                    self.registry,
+                    endpoint_factory=self.token_endpoint,
+                )
+            return self._worker

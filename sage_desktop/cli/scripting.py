@@ -179,11 +179,10 @@ def run_api(args: argparse.Namespace) -> int:
 
 def run_connections(args: argparse.Namespace) -> int:
     """``sage-desktop connections``: every connection and its state."""
-    from sage_desktop.connections import ConnectionRegistry
-    from sage_desktop.vault import TokenVault
+    from sage_desktop.context import AppContext
 
-    vault = TokenVault()
-    registry = ConnectionRegistry(vault=vault)
+    context = AppContext()
+    vault, registry = context.vault, context.registry
     rows = []
     for connection in registry.list():
         rows.append({**connection.to_dict(), "state": _state_of(connection, vault)})
@@ -261,18 +260,15 @@ def run_use(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[_Open]:
-    from sage_desktop.config import load_settings
-    from sage_desktop.connections import ConnectionRegistry
-    from sage_desktop.session import RefreshWorker
-    from sage_desktop.vault import TokenVault
+    from sage_desktop.context import AppContext
 
-    settings = load_settings()
-    vault = TokenVault()
-    registry = ConnectionRegistry(vault=vault)
-    connection = pick_connection(registry, getattr(args, "connection", None))
-    worker = RefreshWorker(settings, vault, registry)
+    context = AppContext()
+    connection = pick_connection(context.registry, getattr(args, "connection", None))
+    worker = context.worker
     try:
-        yield _Open(settings, vault, registry, connection, worker)
+        yield _Open(
+            context.settings, context.vault, context.registry, connection, worker
+        )
     finally:
         worker.stop()
 

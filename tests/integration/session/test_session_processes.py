@@ -189,3 +189,42 @@ def test_a_process_killed_mid_refresh_leaves_a_whole_generation(
         assert after.returncode == ExitCode.SIGN_IN_REQUIRED
         assert "sign in" in after.stderr.lower()
         assert shared.registry.get(connection).needs_sign_in
+
+
+def test_businesses_lists_every_page_with_the_lead_marked(shared: Shared) -> None:
+    add_connection(shared.sandbox, shared.vault, shared.registry, expired=False)
+    expected = shared.sandbox.business_ids("accountant@sandbox.example")
+
+    result = shared.run("businesses", "--json")
+
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["id"] for row in rows] == expected
+    assert [row["id"] for row in rows if row["is_lead"]] == [expected[0]]
+    assert sum(row["is_demo"] for row in rows) == 1
+
+
+def test_use_chooses_a_business_by_name_and_refuses_an_inactive_one(
+    shared: Shared,
+) -> None:
+    sandbox = shared.sandbox
+    connection = add_connection(sandbox, shared.vault, shared.registry, expired=False)
+    ids = sandbox.business_ids("accountant@sandbox.example")
+    details = [sandbox.business(i) for i in ids[:400]]
+    inactive = next(b for b in details if not b["subscriptions"][0]["active"])
+    names = [b["name"] for b in details]
+    active = next(
+        b
+        for b in details
+        if b["subscriptions"][0]["active"] and names.count(b["name"]) == 1
+    )
+
+    refused = shared.run("use", inactive["id"])
+    chosen = shared.run("use", active["name"])
+    contacts = shared.run("api", "contacts")
+
+    assert refused.returncode == ExitCode.ERROR
+    assert "subscription" in refused.stderr
+    assert chosen.returncode == 0, chosen.stderr
+    assert shared.registry.get(connection).business_id == active["id"]
+    assert contacts.returncode == 0, contacts.stderr
