@@ -164,17 +164,38 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def state(self) -> SageState:
         return self.server.state
 
+    def parse_request(self) -> bool:
+        # A request that fails to parse must not inherit the previous
+        # request's path on a kept-alive connection.
+        self.path = ""
+        return super().parse_request()
+
     def send_error(
         self, code: int, message: str | None = None, explain: str | None = None
     ) -> None:
-        """Protocol-level errors (bad request line, huge headers): a plain
-        HTML page, as Sage's front end answers, and the connection closes."""
+        """Protocol-level errors (bad request line, framing, huge bodies):
+        the shape of the path asked for (JSON on the token endpoints, the
+        error array on the API, else an HTML page); the connection closes."""
         self.close_connection = True
-        title = f"{code} {self.responses.get(code, ('Error',))[0]}"
-        body = _pages.error_page(title, message or title).encode("utf-8")
+        if self.request_version == "HTTP/0.9":
+            # An unparsable request line: answer with a status line anyway,
+            # as real front ends do, rather than a bare HTTP/0.9 body.
+            self.request_version = "HTTP/1.1"
+        reason = self.responses.get(code, ("Error",))[0]
+        text = message or reason
+        path = self._path()
+        if path in ("/token", "/revoke"):
+            body = json.dumps(_oauth_error("invalid_request", text)).encode()
+            content_type = "application/json; charset=utf-8"
+        elif path.startswith("/v3.1"):
+            body = json.dumps(_sage_error("BadRequest", text)).encode()
+            content_type = "application/json; charset=utf-8"
+        else:
+            body = _pages.error_page(f"{code} {reason}", text).encode("utf-8")
+            content_type = "text/html; charset=utf-8"
         try:
             self.send_response(code, message)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
             self.end_headers()
@@ -267,12 +288,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception:
             log.exception("sandbox failed on %s %s", self.command, self._path())
-            self.close_connection = True
-            with contextlib.suppress(_AnsweredSignal, OSError):
-                self._html(500, _pages.error_page("Server error", "Internal error"))
+            with contextlib.suppress(OSError):
+                self.send_error(500, "Internal server error")
 
     def _path(self) -> str:
-        return urlsplit(self.path or "").path
+        return urlsplit(getattr(self, "path", "") or "").path
 
     def _base_url(self) -> str:
         address = self.server.server_address

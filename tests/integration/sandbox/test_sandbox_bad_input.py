@@ -3,6 +3,7 @@ its path, and the server keeps serving."""
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 from urllib.parse import quote
@@ -106,8 +107,16 @@ def test_a_huge_parameter_is_invalid_request(sb: Sandbox) -> None:
 def test_a_huge_body_is_refused_with_413(sb: Sandbox) -> None:
     response = post_token_body(sb, b"a=" + b"x" * 200_000)
 
-    assert response.status_code == 413
+    assert_oauth_error(response, 413, "invalid_request")
     assert still_serving(sb)
+
+
+def test_bad_framing_on_the_api_gets_sages_error_array(sb: Sandbox) -> None:
+    answer = raw(sb, b"GET /v3.1/user HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b" 400 " in head.split(b"\r\n", 1)[0]
+    assert json.loads(body)[0]["$dataCode"] == "BadRequest"
 
 
 def test_a_huge_authorize_parameter_gets_an_error_page(sb: Sandbox) -> None:
