@@ -19,6 +19,8 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QEvent,
     QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     Qt,
@@ -138,6 +140,27 @@ class BusinessTableModel(QAbstractTableModel):
         if role == BUSINESS_ID_ROLE:
             return self._items[position].id
         return None
+
+    def multiData(  # noqa: N802
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        roleDataSpan: QModelRoleDataSpan | QModelRoleData,  # noqa: N803
+    ) -> None:
+        """Answer all the roles a painted cell needs in one Python call.
+
+        The item delegate asks for seven roles per cell; answering them
+        together saves six calls into Python for every cell painted.
+        """
+        position = self._visible[index.row()]
+        business = self._items[position]
+        for item in roleDataSpan:  # type: ignore[union-attr]
+            role = item.role()
+            if role == _DISPLAY:
+                item.setData(self._display[position][index.column()])
+            elif role == _FONT and business.is_lead:
+                item.setData(self._bold)
+            elif role == _FOREGROUND and business.active is False:
+                item.setData(self._grey)
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         if self._items[self._visible[index.row()]].active is False:

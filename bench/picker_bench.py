@@ -1,0 +1,114 @@
+"""Business picker at practice scale: keystroke to updated view, and memory.
+
+Loads 10,000 businesses into the picker (inside the main window when
+``--whole-app``, the default), types searches one key at a time and times
+each keystroke from the key event to the table's repainted viewport.
+Prints p50/p99 in milliseconds and the process's resident memory.
+
+    .venv/bin/python bench/picker_bench.py [--rows 10000] [--rounds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SEARCHES = ("florist 0", "dental 01", "garage 099", "a1b2c3d4", "ltd", "0042")
+
+
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc; falls back to the peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_businesses(count: int) -> list[object]:
+    from sage_desktop.models import Business
+
+    kinds = ("Bakery", "Garage", "Consulting", "Florist", "Dental", "Builders")
+    return [
+        Business(
+            id=f"{n:08x}a1b2c3d4e5f6a7b8c9d0e1f2",
+            name=f"{kinds[n % len(kinds)]} {n:05d} Ltd",
+            region=("GB", "IE", "CA")[n % 3],
+            active=n % 97 != 96,
+            is_lead=n == 0,
+        )
+        for n in range(count)
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--proxy", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    import sage_desktop.ui  # noqa: F401
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from sage_desktop.ui.picker import BusinessPicker
+
+    app = QApplication(sys.argv[:1])
+    base = rss_mb()
+    businesses = make_businesses(args.rows)
+    picker = BusinessPicker(connection_label="bench")
+    picker.show()
+    app.processEvents()
+
+    start = time.perf_counter()
+    picker.begin_loading(len(businesses))
+    for offset in range(0, len(businesses), 200):
+        batch = businesses[offset : offset + 200]
+        picker.add_batch(batch, offset + len(batch), len(businesses))
+        app.processEvents()
+    picker.finish_loading()
+    load_ms = (time.perf_counter() - start) * 1000
+    app.processEvents()
+
+    viewport = picker.table.viewport()
+    timings: list[float] = []
+    gc.collect()
+    for _ in range(args.rounds):
+        for search in SEARCHES:
+            keys: list[object] = list(search) + [Qt.Key.Key_Backspace] * len(search)
+            for key in keys:
+                began = time.perf_counter()
+                QTest.keyClick(picker.search, key)  # type: ignore[call-overload]
+                viewport.repaint()
+                timings.append((time.perf_counter() - began) * 1000)
+    timings.sort()
+    p50 = statistics.median(timings)
+    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    rss = rss_mb()
+
+    print(f"businesses loaded:        {args.rows:,} in {load_ms:.0f} ms (200/batch)")
+    print(f"keystrokes measured:      {len(timings)}")
+    print(f"keystroke->view p50:      {p50:.2f} ms")
+    print(f"keystroke->view p99:      {p99:.2f} ms   (goal < 16)")
+    print(f"keystroke->view max:      {timings[-1]:.2f} ms")
+    print(f"RSS with picker loaded:   {rss:.0f} MB  (Qt app alone {base:.0f} MB;")
+    print("                          goal for the whole app < 200)")
+    picker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
