@@ -21,6 +21,14 @@ atomic replace), then deletes the old chunks. A crash before the head
 leaves the old generation whole; after it, the new one. Reads check the
 head's SHA-256 over the joined chunks, so a torn mix is never returned.
 
+Clean-up survives crashes too: the head lists the generation it replaced
+("dirty"), and the next writer from another process checks that its chunks
+are gone (one read) before writing.
+Limitation: a writer killed before its head, followed by a save of a
+*shorter* record, leaves the extra chunks of the killed write behind until
+the grant is deleted; so does a ``delete`` killed half-way. Both need a
+crash at a precise moment, and the tokens left are superseded ones.
+
 Writers of one vault (in any process) are serialised by a file lock in the
 platformdirs runtime directory; that makes ``expected_generation`` a true
 compare-and-swap, which the refresh worker relies on: Sage rotates refresh
@@ -64,6 +72,9 @@ _UNLOCKED_READS = 3
 #: Attempts under the writers' lock before the entry is called damaged.
 _LOCKED_READS = 3
 
+#: Chunks swept when their count is unknown (a record is ~4 chunks).
+_MAX_SWEEP = 16
+
 #: Pause before re-reading when the head did not move (GNOME glitch).
 _READ_PAUSE = 0.05
 
@@ -72,10 +83,19 @@ class _Head(NamedTuple):
     generation: int
     chunks: int
     sha256: str
+    #: (generation, chunks) whose chunks may remain: the one this head
+    #: replaced, deleted after the head was written, until a writer checks.
+    dirty: tuple[tuple[int, int], ...] = ()
 
     def dump(self) -> str:
         return json.dumps(
-            {"v": 1, "gen": self.generation, "n": self.chunks, "sha256": self.sha256},
+            {
+                "v": 1,
+                "gen": self.generation,
+                "n": self.chunks,
+                "sha256": self.sha256,
+                "dirty": [list(d) for d in self.dirty],
+            },
             separators=(",", ":"),
         )
 
@@ -84,7 +104,12 @@ def _parse_head(raw: str) -> _Head | None:
     """The head, or None when the entry is not one (damaged)."""
     try:
         data = json.loads(raw)
-        head = _Head(int(data["gen"]), int(data["n"]), str(data["sha256"]))
+        head = _Head(
+            int(data["gen"]),
+            int(data["n"]),
+            str(data["sha256"]),
+            tuple((int(g), int(n)) for g, n in data.get("dirty", ())),
+        )
     except (ValueError, TypeError, KeyError):
         return None
     if data.get("v") != 1 or head.generation < 1 or not 0 < head.chunks < 1000:
@@ -142,6 +167,8 @@ class TokenVault:
         self._keychain = Keychain(backend, service)
         self._lock_dir = Path(lock_dir) if lock_dir is not None else None
         self._file_lock: filelock.BaseFileLock | None = None
+        # Heads this vault wrote and cleaned up after: no sweep needed.
+        self._cleaned: dict[str, _Head] = {}
 
     @property
     def keychain_calls(self) -> int:
@@ -274,39 +301,62 @@ class TokenVault:
                     f"tokens; this one expected {expected}."
                 )
 
+            if old is not None and self._cleaned.get(key) != old:
+                # A writer may have been killed while deleting: finish
+                # its clean-up (usually one delete of a missing entry).
+                for dirty, count in old.dirty:
+                    self._sweep(key, dirty, count, deadline)
+
             generation = current + 1
             payload = payload_for(generation)
             chunks = _split(payload)
             for index, part in enumerate(chunks):
                 self._keychain.set(_chunk(key, generation, index), part, deadline)
-            head = _Head(generation, len(chunks), _digest(payload))
+            head = _Head(
+                generation,
+                len(chunks),
+                _digest(payload),
+                ((old.generation, old.chunks),) if old else (),
+            )
             self._keychain.set(key, head.dump(), deadline)
 
             if old is not None:
-                for index in range(old.chunks):
+                # Last chunk first: a clean-up cut short leaves a run from
+                # chunk 0, which the next writer's sweep finds.
+                for index in reversed(range(old.chunks)):
                     chunk = _chunk(key, old.generation, index)
                     self._keychain.delete(chunk, deadline)
+            self._cleaned[key] = head
         return generation
 
     def _erase(self, key: str, deadline: float) -> None:
         with self._writers_lock(deadline):
             old = self._current_head(key, deadline)
             self._keychain.delete(key, deadline)
+            self._cleaned.pop(key, None)
+            if old is None:
+                return
 
-            generation, count = (old.generation, old.chunks) if old else (0, 0)
-            for index in range(count):
-                self._keychain.delete(_chunk(key, generation, index), deadline)
-            # A writer killed before its head leaves chunks of the next
-            # generation, or extra ones of this; sweep those too.
-            self._sweep(key, generation, count, deadline)
-            self._sweep(key, generation + 1, 0, deadline)
+            for index in reversed(range(old.chunks)):
+                self._keychain.delete(_chunk(key, old.generation, index), deadline)
+            # Chunks a killed writer may have left: of the next generation
+            # (killed before its head) and of the one it replaced (killed
+            # while cleaning up).
+            self._sweep(key, old.generation + 1, _MAX_SWEEP, deadline)
+            for dirty, count in old.dirty:
+                self._sweep(key, dirty, count, deadline)
 
-    def _sweep(self, key: str, generation: int, start: int, deadline: float) -> None:
-        if generation < 1:
+    def _sweep(self, key: str, generation: int, count: int, deadline: float) -> None:
+        """Delete chunks 0..count-1 of ``generation`` if chunk 0 is there.
+
+        Clean-ups delete the last chunk first, so one cut short leaves a
+        run from chunk 0: one read tells whether anything is left.
+        """
+        if self._keychain.get(_chunk(key, generation, 0), deadline) is None:
             return
-        index = start
-        while self._keychain.delete(_chunk(key, generation, index), deadline):
-            index += 1
+        log.info("removing chunks a killed writer left behind for %s", key)
+        for index in reversed(range(count)):
+            self._keychain.delete(_chunk(key, generation, index), deadline)
 
     def _current_head(self, key: str, deadline: float) -> _Head | None:
         raw = self._keychain.get(key, deadline)
@@ -320,6 +370,8 @@ class TokenVault:
 
     @contextmanager
     def _writers_lock(self, deadline: float) -> Iterator[None]:
+        # Refuse a missing or plain-file backend before touching the disk.
+        self._keychain.backend(deadline)
         if self._file_lock is None:
             directory = self._lock_dir or default_lock_dir()
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
