@@ -6,12 +6,24 @@ Each carries a short ``title``, an ``explanation`` in plain words and a
 exceptions (``requests``, ``keyring``, ``OSError``) are translated into these
 where they enter, with ``raise ... from exc``.
 
+The texts of the failures listed in Sage's troubleshooting guide come from
+the causes catalogue (:mod:`sage_desktop.diagnostics.catalogue`), so every
+screen and ``sage-desktop doctor`` explain a cause in the same words.
+
 No message built here may contain a token, a code or a client secret.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+from sage_desktop.diagnostics.catalogue import default_text
+
+
+def _texts(cause_id: str, variant: str | None = None) -> tuple[str, str, str]:
+    """``title, explanation, remedy`` of a catalogue cause, for a class body."""
+    text = default_text(cause_id, variant)
+    return text.title, text.explanation, text.remedy
 
 
 class ExitCode(IntEnum):
@@ -84,14 +96,9 @@ class ConfigError(SageDesktopError):
 class KeychainError(SageDesktopError):
     """The OS keychain cannot be used. sage-desktop never falls back to a file."""
 
-    title = "Keychain unavailable"
-    explanation = "The system keychain could not be used."
-    remedy = (
-        "Make sure a keychain is installed and unlocked: on Linux GNOME "
-        "Keyring or KWallet, on macOS the login keychain, on Windows "
-        "Credential Manager."
-    )
+    title, explanation, remedy = _texts("keychain")
     exit_code = ExitCode.KEYCHAIN_UNAVAILABLE
+    cause = "keychain"
 
 
 class NoKeychainBackend(KeychainError):
@@ -172,73 +179,46 @@ class AuthError(SageDesktopError):
 class SignInRequired(AuthError):
     """The grant is dead (expired, revoked, reused or superseded)."""
 
-    title = "Sign in again"
-    explanation = (
-        "Sage no longer accepts this connection's sign-in: it expired after "
-        "31 days, access was revoked, or it was replaced."
-    )
-    remedy = "Sign in to Sage again for this connection."
+    title, explanation, remedy = _texts("refresh_token_invalid")
     exit_code = ExitCode.SIGN_IN_REQUIRED
     cause = "refresh_token_invalid"
 
 
 class InvalidClient(AuthError):
-    title = "App registration rejected"
-    explanation = "Sage rejected the app's client id or client secret."
-    remedy = (
-        "Copy the client id and secret again from Sage's developer portal "
-        "into the app registration settings."
-    )
+    title, explanation, remedy = _texts("invalid_client")
     cause = "invalid_client"
 
 
 class RegionMismatch(AuthError):
-    title = "Wrong region"
-    explanation = (
-        "The region chosen at sign-in does not match the region of your Sage business."
-    )
-    remedy = (
-        "Sign in again and choose your business's region. If Sage keeps "
-        "choosing the wrong one, open https://sageone.com/?clear to clear "
-        "Sage's cookies first."
-    )
+    title, explanation, remedy = _texts("region_mismatch")
     cause = "region_mismatch"
 
 
 class AccessDenied(AuthError):
-    title = "Access not granted"
-    explanation = "The sign-in was cancelled or access was not allowed in Sage."
-    remedy = "Connect again and choose Allow on Sage's consent page."
+    title, explanation, remedy = _texts("access_denied")
     cause = "access_denied"
 
 
 class CodeExpired(AuthError):
-    explanation = (
-        "Sage's one-time sign-in code expired (it lives 60 seconds) or "
-        "was already used."
-    )
-    remedy = "Connect again; the app exchanges the code at once."
+    title, explanation, remedy = _texts("code_expired")
     cause = "code_expired"
 
 
 class CallbackTimeout(AuthError):
-    title = "No answer from Sage"
-    explanation = (
-        "The browser never came back to the app. Usually the callback URL "
-        "sent is not registered in Sage exactly as written, case included."
-    )
-    remedy = "Register the callback URLs shown in settings exactly, then retry."
+    title, explanation, remedy = _texts("callback_mismatch")
     cause = "callback_mismatch"
 
 
 class CallbackPortsBusy(AuthError):
-    title = "Callback ports in use"
-    explanation = "Every registered callback port is held by another program."
-    remedy = (
-        "Close the program holding the port, or register another callback "
-        "URL on a free port."
-    )
+    title, explanation, remedy = _texts("registration", "ports_busy")
     cause = "registration"
+
+
+class NoBusinessReachable(AuthError):
+    """The login reaches no business: usually the developer-portal login."""
+
+    title, explanation, remedy = _texts("developer_login")
+    cause = "developer_login"
 
 
 class SignInCancelled(AuthError):
@@ -248,9 +228,7 @@ class SignInCancelled(AuthError):
 
 
 class MissingHeaders(AuthError):
-    title = "Token request rejected"
-    explanation = "Sage rejected the token request as malformed (invalid_request)."
-    remedy = "This is a bug in sage-desktop; please report it with 'doctor --json'."
+    title, explanation, remedy = _texts("missing_headers")
     cause = "missing_headers"
 
 
@@ -271,21 +249,14 @@ class BadTokenResponse(AuthError):
 class SageUnavailable(SageDesktopError):
     """A transient failure: network, timeout, 5xx, HTML instead of JSON."""
 
-    title = "Sage unreachable"
-    explanation = "Sage could not be reached or had a temporary problem."
-    remedy = (
-        "Check your internet connection; the app retries by itself. Your "
-        "connection is kept."
-    )
+    title, explanation, remedy = _texts("sage_unavailable")
     exit_code = ExitCode.UNREACHABLE
     transient = True
     cause = "sage_unavailable"
 
 
 class RateLimited(SageUnavailable):
-    title = "Too many requests"
-    explanation = "Sage asked the app to slow down (HTTP 429)."
-    remedy = "Wait a moment; the app retries by itself."
+    title, explanation, remedy = _texts("rate_limited")
     cause = "rate_limited"
 
 
@@ -310,26 +281,17 @@ class ApiError(SageDesktopError):
 
 
 class BusinessAccessDenied(ApiError):
-    title = "No access to this business"
-    explanation = "You no longer have access to this business in Sage."
-    remedy = "Ask the business owner to add you again, or choose another business."
+    title, explanation, remedy = _texts("business_access")
     cause = "business_access"
 
 
 class InactiveSubscription(SageDesktopError):
-    title = "Subscription inactive"
-    explanation = "This business's Sage subscription is not active."
-    remedy = "Choose another business, or ask its owner to renew the subscription."
+    title, explanation, remedy = _texts("business_access", "inactive")
     cause = "business_access"
 
 
 class BusinessMismatch(ApiError):
     """The ``X-Business`` echoed by Sage differs from the one sent."""
 
-    title = "Wrong business answered"
-    explanation = (
-        "Sage answered for a different business than the one the request "
-        "was meant for, so the answer was discarded."
-    )
-    remedy = "Choose the business again ('sage-desktop use'), then retry."
+    title, explanation, remedy = _texts("business_access", "mismatch")
     cause = "business_access"
