@@ -2,8 +2,8 @@
 
 DESIGN.md, "Sign-in": bind the first free registered callback port, open
 the browser on the authorization URL, wait for the genuine callback,
-exchange the code at once (it lives 60 seconds), save the tokens, then ask
-Sage who signed in (``GET /user``) to label the connection. The same Sage
+exchange the code at once (it lives 60 seconds), ask Sage who signed in
+(``GET /user``) to label the connection, then save the tokens under it. The same Sage
 user signing in again keeps their connection (its id, its chosen business)
 and gets new tokens, rather than a twin.
 
@@ -83,7 +83,8 @@ class SignInProgress:
 class SignInResult:
     """A finished sign-in. ``created`` is False when an existing connection
     of the same Sage user was updated. ``timings`` holds seconds spent from
-    the callback's arrival: ``exchange``, ``save``, ``user``, ``total``."""
+    the callback's arrival: ``exchange``, ``user``, ``save`` (tokens in the
+    vault and the connection file) and ``total``."""
 
     connection: Connection
     user: UserInfo
@@ -229,14 +230,10 @@ class SignInFlow:
         )
         timings["exchange"] = time.perf_counter() - started
 
-        # Saved before anything else: Sage's tokens rotate, and a grant held
-        # only in memory is lost if the next step fails.
-        self._report("saving", "Saving the tokens in the keychain.")
-        started = time.perf_counter()
-        pending_id = uuid.uuid4().hex
-        self._vault.save(pending_id, tokens)
-        timings["save"] = time.perf_counter() - started
-
+        # Ask Sage who signed in before saving, so the tokens are written
+        # once, under the right connection id. Reading /user does not use
+        # the refresh token, so nothing rotates meanwhile (DESIGN.md: a
+        # rotated token must be saved before anything else).
         self._report("labelling", "Asking Sage who signed in.")
         started = time.perf_counter()
         client = self._client_factory(lambda: tokens.access_token)
@@ -244,12 +241,14 @@ class SignInFlow:
             try:
                 user = client.user()
             except BaseException:
-                self._abandon(pending_id, tokens)
+                self._abandon(tokens)
                 raise
             timings["user"] = time.perf_counter() - started
-            connection, created = self._register(
-                pending_id, tokens, user, callback, request
-            )
+
+            self._report("saving", "Saving the tokens in the keychain.")
+            started = time.perf_counter()
+            connection, created = self._register(tokens, user, callback, request)
+            timings["save"] = time.perf_counter() - started
             timings["total"] = time.perf_counter() - arrived
 
             businesses = None
@@ -274,12 +273,12 @@ class SignInFlow:
 
     def _register(
         self,
-        pending_id: str,
         tokens: TokenSet,
         user: UserInfo,
         callback: CallbackResult,
         request: AuthorizationRequest,
     ) -> tuple[Connection, bool]:
+        """Save the tokens and the connection; the same user keeps theirs."""
         from sage_desktop.connections import Connection
 
         now = time.time()
@@ -287,9 +286,9 @@ class SignInFlow:
         scope = tokens.scope or request.scope
         existing = self._registry.find_by_user(user.id) if user.id else None
         if existing is not None:
-            # The same Sage user again: keep the connection, replace tokens.
+            # The same Sage user again: keep the connection (and its chosen
+            # business), replace its tokens.
             self._vault.save(existing.id, tokens)
-            self._vault.delete(pending_id)
             connection = replace(
                 existing,
                 user_name=user.displayed_as or existing.user_name,
@@ -304,7 +303,7 @@ class SignInFlow:
             return connection, False
 
         connection = Connection(
-            id=pending_id,
+            id=uuid.uuid4().hex,
             user_id=user.id,
             user_name=user.displayed_as,
             email=user.email,
@@ -315,15 +314,14 @@ class SignInFlow:
             created_at=now,
             last_used_at=now,
         )
+        self._vault.save(connection.id, tokens)
         self._registry.save(connection)
-        log.info("signed in: added connection %s", pending_id)
+        log.info("signed in: added connection %s", connection.id)
         return connection, True
 
-    def _abandon(self, pending_id: str, tokens: TokenSet) -> None:
-        """/user failed: forget the unlabelled grant and revoke it at Sage."""
-        log.warning("could not label the new sign-in; discarding it")
-        with contextlib.suppress(SageDesktopError):
-            self._vault.delete(pending_id)
+    def _abandon(self, tokens: TokenSet) -> None:
+        """/user failed: revoke the unlabelled grant rather than keep it."""
+        log.warning("could not learn who signed in; revoking the new grant")
         with contextlib.suppress(SageDesktopError):
             self._endpoint.revoke(tokens.refresh_token)
 
