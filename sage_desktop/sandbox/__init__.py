@@ -10,6 +10,23 @@ other.
     with Sandbox(SandboxConfig(access_ttl=2)) as sb:
         os.environ.update(sb.env())
         ...
+
+Choices where Sage's behaviour is not documented, made strict so client
+bugs show: a code exchanged twice is refused *and* revokes the grant it
+issued (RFC 6749 section 4.1.2); client authentication in the body and by
+HTTP Basic at once is ``invalid_request`` (section 2.3); repeated form
+fields are ``invalid_request`` (section 3.2); refresh token lifetimes slide
+(each refresh gets a new ``refresh_ttl``); old access tokens stay valid
+until they expire after a refresh; a user with no business gets 404
+``RecordNotFound`` for ``/businesses/lead`` and business-scoped paths.
+
+Control plane for other processes (JSON; loopback only, like the rest):
+``GET /_sandbox/counters|config|health``, ``GET /_sandbox/businesses?email=``,
+``POST /_sandbox/config`` (live knobs), ``/_sandbox/counters/reset``,
+``/_sandbox/faults`` ``{"target": "token"|"api", "faults": [...]}``,
+``/_sandbox/faults/clear``, ``/_sandbox/businesses/grant|revoke``
+``{"email", "business_id"}``, ``/_sandbox/grants/revoke`` ``{"email"}`` and
+``/_sandbox/tokens`` ``{"email", "scope"}``.
 """
 
 from __future__ import annotations

@@ -183,6 +183,16 @@ def test_everything_echoed_on_pages_is_html_escaped(sb: Sandbox) -> None:
     assert "&lt;script&gt;" in response.text
 
 
+def test_a_re_shown_sign_in_form_escapes_the_typed_email(sb: Sandbox) -> None:
+    action, fields = form_of(open_authorize(sb).text)
+    fields.update(email='x"><script>alert(1)</script>', password="wrong")
+
+    again = requests.post(sb.base_url + action, data=fields, timeout=5)
+
+    assert "<script>alert(1)" not in again.text
+    assert "&quot;&gt;&lt;script&gt;" in again.text
+
+
 def test_a_stale_sign_in_form_gets_an_error_page(sb: Sandbox) -> None:
     response = requests.post(
         sb.base_url + "/oauth2/auth/central/sign_in",
