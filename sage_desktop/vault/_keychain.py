@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Pauses between attempts of a transient failure (seconds).
-BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8)
+BACKOFF = (0.05, 0.1, 0.2, 0.4)
 
 
 class _TransientError(Exception):
@@ -179,10 +179,16 @@ class Keychain:
         return deleted
 
     def _retried(self, call: Callable[[], T], deadline: float, what: str) -> T:
+        earlier: _TransientError | None = None
         for attempt, pause in enumerate((*BACKOFF, None), start=1):
             self.calls += 1
             try:
                 return bounded(call, deadline)
+            except KeychainTimeout:
+                # Out of time while retrying: the failure seen is the news.
+                if earlier is not None:
+                    raise earlier.final from None
+                raise
             except KeychainError:
                 raise
             except Exception as exc:
@@ -191,6 +197,7 @@ class Keychain:
                     raise outcome from exc
                 if pause is None or time.monotonic() + pause >= deadline:
                     raise outcome.final from exc
+                earlier = outcome
                 log.debug(
                     "keychain %s failed with %s (attempt %d), retrying",
                     what,

@@ -75,6 +75,7 @@ def main() -> int:
                 current = vault.load(grant)
                 value = int(current.requested_by_id) if current else 0
                 expected = current.generation if current else 0
+                time.sleep(0.005)  # widen the window another writer can hit
                 try:
                     saved = vault.save(
                         grant,
