@@ -459,6 +459,13 @@ class RefreshWorker:
         try:
             fresh = endpoint.refresh(stored.refresh_token)
         except SignInRequired as exc:
+            latest = self._vault.load(job.grant_id)
+            if latest is not None and latest.refresh_token != stored.refresh_token:
+                # Superseded by a writer that ignored the lock (or a new
+                # sign-in): its tokens are the live ones, never delete them.
+                log.warning("connection %s was renewed elsewhere", job.grant_id)
+                self._finish_ok(job, latest, adopted=True)
+                return
             self._declare_dead(job.grant_id, exc, stored=stored)
         # Spent at Sage now: it must never leave this process again.
         self._spent.add(_fingerprint(stored.refresh_token))

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sage_desktop.config import Settings, load_settings
 from sage_desktop.connections import Connection, ConnectionRegistry
-from sage_desktop.sandbox import Sandbox
+from sage_desktop.sandbox import Sandbox, SandboxConfig
+from sage_desktop.session.lock import GrantLocks
 from sage_desktop.tokens import TokenSet
 from sage_desktop.vault import TokenVault
 
 EMAIL = "accountant@sandbox.example"
+HERE = Path(__file__).resolve().parent
 
 
 def tokens_from(answer: dict[str, Any], *, expired: bool = False) -> TokenSet:
@@ -71,3 +78,63 @@ def add_connection(
         )
     )
     return connection_id
+
+
+@dataclass
+class Shared:
+    """A sandbox, a vault and a registry that child processes also see."""
+
+    sandbox: Sandbox
+    vault: TokenVault
+    registry: ConnectionRegistry
+    env: dict[str, str]
+
+    def locks(self) -> GrantLocks:
+        """The grant locks the child processes use (their state dir)."""
+        state = Path(self.env["XDG_STATE_HOME"]) / "sage-desktop" / "locks"
+        return GrantLocks(state, timeout=30)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sage_desktop", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        process = self.start(*args)
+        out, err = process.communicate(timeout=60)
+        return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+@contextmanager
+def shared_setup(tmp_path: Path, kind: str) -> Iterator[Shared]:
+    """A sandbox and a keychain that child ``sage-desktop`` processes share.
+
+    ``kind`` "file": the test-only file keyring (``session_keyring``);
+    "secret-service": the real Secret Service of the session.
+    """
+    env = dict(os.environ)
+    for name in ("CONFIG", "DATA", "STATE", "CACHE"):
+        env[f"XDG_{name}_HOME"] = str(tmp_path / name.lower())
+    env.pop("XDG_RUNTIME_DIR", None)
+    if kind == "file":
+        from session_keyring import DIR_VARIABLE, FileKeyring
+
+        keyring_dir = tmp_path / "keyring"
+        env[DIR_VARIABLE] = str(keyring_dir)
+        env["PYTHON_KEYRING_BACKEND"] = "session_keyring.FileKeyring"
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(HERE), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        vault = TokenVault(FileKeyring(str(keyring_dir)), lock_dir=tmp_path / "vl")
+    else:
+        vault = TokenVault()
+    registry = ConnectionRegistry(
+        tmp_path / "data" / "sage-desktop" / "connections.json", vault=vault
+    )
+    with Sandbox(SandboxConfig(token_size=256)) as sandbox:
+        env.update(sandbox.env())
+        yield Shared(sandbox, vault, registry, env)

@@ -3,91 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from session_helpers import add_connection
+from session_helpers import Shared, add_connection
 
-from sage_desktop.connections import ConnectionRegistry
 from sage_desktop.errors import ExitCode
-from sage_desktop.sandbox import Sandbox, SandboxConfig
-from sage_desktop.vault import TokenVault
-
-HERE = Path(__file__).resolve().parent
-KEYCHAIN = os.environ.get("SAGE_DESKTOP_TEST_KEYCHAIN") == "1"
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass
-class Shared:
-    """A sandbox, a vault and a registry that child processes also see."""
-
-    sandbox: Sandbox
-    vault: TokenVault
-    registry: ConnectionRegistry
-    env: dict[str, str]
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "sage_desktop", *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        process = self.start(*args)
-        out, err = process.communicate(timeout=60)
-        return subprocess.CompletedProcess(args, process.returncode, out, err)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("file", id="file-keyring"),
-        pytest.param(
-            "secret-service",
-            id="secret-service",
-            marks=[
-                pytest.mark.keychain,
-                pytest.mark.skipif(
-                    not KEYCHAIN, reason="set SAGE_DESKTOP_TEST_KEYCHAIN=1"
-                ),
-            ],
-        ),
-    ]
-)
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shared]:
-    env = dict(os.environ)
-    for name in ("CONFIG", "DATA", "STATE", "CACHE"):
-        env[f"XDG_{name}_HOME"] = str(tmp_path / name.lower())
-    env.pop("XDG_RUNTIME_DIR", None)
-    if request.param == "file":
-        from session_keyring import DIR_VARIABLE, FileKeyring
-
-        keyring_dir = tmp_path / "keyring"
-        env[DIR_VARIABLE] = str(keyring_dir)
-        env["PYTHON_KEYRING_BACKEND"] = "session_keyring.FileKeyring"
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(HERE), *filter(None, [env.get("PYTHONPATH")])]
-        )
-        vault = TokenVault(FileKeyring(str(keyring_dir)), lock_dir=tmp_path / "vl")
-    else:
-        vault = TokenVault()
-    registry = ConnectionRegistry(
-        tmp_path / "data" / "sage-desktop" / "connections.json", vault=vault
-    )
-    with Sandbox(SandboxConfig(token_size=256)) as sandbox:
-        env.update(sandbox.env())
-        yield Shared(sandbox, vault, registry, env)
 
 
 @pytest.mark.slow  # sixteen interpreters starting at once on two cores
