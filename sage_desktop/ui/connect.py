@@ -72,7 +72,7 @@ class ConnectDialog(QDialog):
             "not open, use Copy link and paste it into your browser."
         )
         self.explain.setWordWrap(True)
-        self.stage = QLabel("Starting...")
+        self.stage = QLabel("Preparing the sign-in...")
         self.stage.setObjectName("connectStage")
         self.stage.setWordWrap(True)
         self.time_left = QLabel()
@@ -124,6 +124,7 @@ class ConnectDialog(QDialog):
     def start(self) -> None:
         """Begin the sign-in on a worker thread."""
         self.error.clear()
+        self.explain.show()
         self.retry_button.hide()
         self.heading.setText(WAITING_TEXT)
         self.cancel_button.setText("Cancel")
@@ -189,7 +190,9 @@ class ConnectDialog(QDialog):
             self.copy_button.setEnabled(True)
             self.open_button.setEnabled(True)
         stage = getattr(payload, "stage", "")
-        if stage == "browser_failed":
+        if stage == "listening":
+            self.stage.setText("Opening Sage's sign-in page in your browser...")
+        elif stage == "browser_failed":
             self.stage.setText(
                 "No browser could be opened. Use Copy link and paste the "
                 "link into your browser."
@@ -214,6 +217,7 @@ class ConnectDialog(QDialog):
         if isinstance(exc, SignInCancelled) or self._cancel_requested.is_set():
             return
         self.heading.setText("The sign-in did not complete.")
+        self.explain.hide()
         self.stage.clear()
         self.error.show_error(exc)
         self.retry_button.show()

@@ -352,8 +352,7 @@ class MainWindow(QMainWindow):
             item = QTreeWidgetItem(view)
             item.setData(0, _ID_ROLE, connection.id)
             self._fill_item(item, connection)
-            if connection.id not in self._health:
-                self._load_health(connection.id)
+            self._load_health(connection.id)
         has_any = bool(connections)
         view.setVisible(has_any)
         self.empty_label.setVisible(not has_any)
@@ -467,6 +466,15 @@ class MainWindow(QMainWindow):
         self.access_bar.setFormat(describe_seconds(left))
         self.access_bar.setAccessibleDescription(describe_seconds(left))
         days = health.refresh_days_left(now)
+        if self._status.get(connection_id or "") == SIGN_IN_AGAIN:
+            self.access_bar.setValue(0)
+            self.access_bar.setFormat("not accepted by Sage: sign in again")
+            self.refresh_label.setText("not accepted by Sage: sign in again")
+        else:
+            self._show_days(days)
+        self._show_last_refresh(connection_id or "", health, now)
+
+    def _show_days(self, days: float) -> None:
         self.refresh_label.setText(
             "expired"
             if days <= 0
@@ -474,7 +482,11 @@ class MainWindow(QMainWindow):
             if days >= 1
             else "less than a day left"
         )
-        when = self._last_refresh.get(connection_id or "", health.obtained_at)
+
+    def _show_last_refresh(
+        self, connection_id: str, health: TokenHealth, now: float
+    ) -> None:
+        when = self._last_refresh.get(connection_id, health.obtained_at)
         if when:
             ago = max(0, int(now - when))
             ago_text = f"{ago} s ago" if ago < 90 else f"{ago // 60} min ago"
@@ -562,15 +574,14 @@ class MainWindow(QMainWindow):
         if connection_id not in self._connections:
             return
         kind = str(event.kind)
-        self._last_refresh[connection_id] = event.at
         if kind in ("refreshed", "recovered"):
+            self._last_refresh[connection_id] = event.at
             self._errors.pop(connection_id, None)
             self._status[connection_id] = CONNECTED
             self._load_health(connection_id)
         elif kind == "sign_in_required":
             self._connection_failed(connection_id, event.error or SignInRequired())
         elif kind == "transient_trouble":
-            self._last_refresh.pop(connection_id, None)
             self._connection_failed(connection_id, event.error or SageDesktopError())
         self._refresh_item(connection_id)
         self._update_actions()

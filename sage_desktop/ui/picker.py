@@ -153,6 +153,8 @@ class BusinessTableModel(QAbstractTableModel):
         """
         position = self._visible[index.row()]
         business = self._items[position]
+        # Every entry is written: Qt may hand in entries still holding the
+        # previous cell's values (seen as every row turning bold).
         for item in roleDataSpan:  # type: ignore[union-attr]
             role = item.role()
             if role == _DISPLAY:
@@ -161,6 +163,8 @@ class BusinessTableModel(QAbstractTableModel):
                 item.setData(self._bold)
             elif role == _FOREGROUND and business.active is False:
                 item.setData(self._grey)
+            else:
+                item.clearData()
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         if self._items[self._visible[index.row()]].active is False:

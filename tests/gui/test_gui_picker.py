@@ -188,3 +188,18 @@ def test_duplicate_ids_across_pages_are_listed_once(qtbot: QtBot) -> None:
     picker.finish_loading()
 
     assert picker.model.rowCount() == 1
+
+
+def test_only_the_lead_business_is_painted_bold(qtbot: QtBot, shots: Path) -> None:
+    picker = _picker(qtbot)
+    picker.set_businesses(make_businesses(30))
+    qtbot.keyClicks(picker.search, "0001")
+    picker.table.viewport().repaint()
+
+    fonts = [
+        picker.model.data(picker.model.index(r, 0), Qt.ItemDataRole.FontRole)
+        for r in range(picker.model.rowCount())
+    ]
+
+    assert all(f is None for f in fonts)
+    save_shot(picker, shots, "picker-no-lead-shown")
