@@ -279,6 +279,10 @@ class Doctor:
         self._timeout = timeout
         self._now = now
 
+    def use_worker(self, worker: TokenSource) -> None:
+        """Take access tokens from ``worker`` (the app's own) from now on."""
+        self._worker = worker
+
     def run(self, on_result: Callable[[CheckResult], None] | None = None) -> Report:
         """Run every check in order; ``on_result`` sees each as it ends.
 
@@ -329,7 +333,7 @@ class Doctor:
         try:
             settings = self._context.settings
         except ConfigError as exc:
-            yield _from_error("registration", title, Status.FAIL, exc.explanation, exc)
+            yield _broken_settings(title, exc)
             return None
         uris = list(settings.redirect_uris)
         details = {
@@ -915,6 +919,25 @@ def _endpoints(settings: Settings) -> list[tuple[str, str, str]]:
         ("endpoint.token", "token endpoint", settings.token_url),
         ("endpoint.api", "API", settings.api_url),
     ]
+
+
+def _broken_settings(title: str, exc: ConfigError) -> CheckResult:
+    """Settings that cannot be read: the setting named, plus the catalogue's
+    remedy with the callback URLs the app uses by default."""
+    from sage_desktop.config import DEFAULT_REDIRECT_URIS
+
+    text = catalogue_cause("registration").render(
+        values={"callback_urls": DEFAULT_REDIRECT_URIS}
+    )
+    return CheckResult(
+        "registration",
+        title,
+        Status.FAIL,
+        exc.explanation,
+        cause="registration",
+        explanation=text.explanation,
+        remedy=f"{exc.remedy} {text.remedy}",
+    )
 
 
 def _short(client_id: str) -> str:
