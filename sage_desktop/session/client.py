@@ -111,6 +111,8 @@ class SageClient:
         self._max_rate_limit_retries = max_rate_limit_retries
         self._max_retry_after = max_retry_after
         self._sleep = time.sleep
+        # Resolved URL and "sends X-Business" per path, as paths repeat.
+        self._targets: dict[str, tuple[str, bool]] = {}
         base = urlsplit(self.api_url)
         self._origin = f"{base.scheme}://{base.netloc}"
         self._api_path = base.path
@@ -282,8 +284,14 @@ class SageClient:
         :class:`BusinessAccessDenied`, :class:`BusinessMismatch`,
         :class:`RateLimited` or :class:`SageUnavailable`.
         """
-        url = self._resolve(path)
-        business = self.business_id if self._is_scoped(url) else None
+        target = self._targets.get(path)
+        if target is None:
+            url = self._resolve(path)
+            target = (url, self._is_scoped(url))
+            if len(self._targets) < 512:
+                self._targets[path] = target
+        url, scoped = target
+        business = self.business_id if scoped else None
         return self._send(method.upper(), url, params, json, business)
 
     # --- internals ----------------------------------------------------

@@ -105,6 +105,9 @@ class _Grant:
     outcomes: int = 0
     last_used: float = 0.0
     unsaved: bool = False
+    # Wall-clock time until which ``tokens`` are handed out without a
+    # look at anything else (0: never).
+    fresh_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ class RefreshWorker:
         http_timeout = float(getattr(settings, "http_timeout", 15.0) or 15.0)
         self._locks = locks or GrantLocks(timeout=2 * http_timeout + 10)
 
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._grants: dict[str, _Grant] = {}
         self._spent: set[str] = set()
         self._stopping = False
@@ -195,7 +198,17 @@ class RefreshWorker:
         tokens are kept and the worker keeps trying), or the error that
         stopped the refresh (e.g. ``InvalidClient``, ``KeychainError``).
         """
-        deadline = time.monotonic() + timeout
+        with self._cond:
+            # The path taken all day long: a fresh token in memory.
+            grant = self._grants.get(connection_id)
+            now_mono = time.monotonic()
+            if grant is not None and time.time() < grant.fresh_until:
+                grant.last_used = now_mono
+                assert grant.tokens is not None
+                return grant.tokens.access_token
+        return self._token_slow(connection_id, now_mono + timeout, timeout)
+
+    def _token_slow(self, connection_id: str, deadline: float, timeout: float) -> str:
         with self._cond:
             grant = self._grant(connection_id)
             grant.last_used = time.monotonic()
@@ -248,6 +261,7 @@ class RefreshWorker:
             if grant.tokens.access_token == access_token:
                 log.info("Sage refused the current token of %s", connection_id)
                 grant.refused_token = access_token
+                grant.fresh_until = 0.0
                 self._cond.notify_all()
 
     def reset(self, connection_id: str) -> None:
@@ -577,6 +591,7 @@ class RefreshWorker:
             grant = self._grant(job.grant_id)
             recovered = grant.last_error is not None and grant.failures > 0
             grant.tokens = tokens
+            grant.fresh_until = tokens.access_expires_at - self.margin_for(tokens)
             grant.wanted = False
             grant.retry_pending = False
             grant.refused_token = None
@@ -602,6 +617,7 @@ class RefreshWorker:
             grant = self._grant(job.grant_id)
             grant.dead = error
             grant.tokens = None
+            grant.fresh_until = 0.0
             grant.wanted = False
             grant.retry_pending = False
             grant.last_error = error
