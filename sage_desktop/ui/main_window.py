@@ -176,6 +176,12 @@ class MainWindow(QMainWindow):
             self.edit_registration,
             "Client id, secret and callback URLs from Sage's developer portal",
         )
+        self.diagnostics_action = self._action(
+            "&Diagnostics...",
+            None,
+            self.show_diagnostics,
+            "Check the set-up and explain what is wrong",
+        )
         self.reload_action = self._action(
             "&Reload connections", "F5", self.reload_connections, "Read them again"
         )
@@ -195,6 +201,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.quit_action)
         settings_menu = self.menuBar().addMenu("&Settings")
         settings_menu.addAction(self.registration_action)
+        settings_menu.addAction(self.diagnostics_action)
 
         toolbar = QToolBar("Actions")
         toolbar.setObjectName("actionsToolbar")
@@ -789,6 +796,17 @@ class MainWindow(QMainWindow):
         dialog = RegistrationDialog(self.services, self, first_run=first_run is True)
         self.registration_dialog = dialog
         dialog.open()
+
+    def show_diagnostics(self) -> None:
+        """Open the Diagnostics panel and run its checks."""
+        from sage_desktop.ui.diagnostics_panel import DiagnosticsPanel
+
+        panel = DiagnosticsPanel(
+            self.services.context, self, worker_factory=self.services.worker
+        )
+        self.diagnostics_panel = panel
+        panel.open()
+        panel.run_checks()
 
     def _show_error(self, exc: BaseException) -> None:
         """The window's one way to show an error that belongs to no row."""

@@ -29,6 +29,7 @@ from sage_desktop.sandbox.autobrowser import play
 from sage_desktop.tokens import TokenSet
 from sage_desktop.ui.diagnostics_panel import DiagnosticsPanel
 from sage_desktop.ui.errors import ErrorBanner
+from sage_desktop.ui.workers import wait_for_tasks
 from sage_desktop.vault import TokenVault
 from sage_desktop.vault.memory import MemoryKeyring
 
@@ -343,3 +344,31 @@ def test_sign_in_failures_show_the_catalogue_words_in_the_window(
     assert text.title in banner.text()
     assert text.explanation in banner.text()
     assert text.remedy in banner.text()
+
+
+# --- reached from the main window --------------------------------------------
+
+
+def test_the_main_window_opens_diagnostics_with_the_apps_own_worker(
+    qtbot: QtBot, lab: Lab
+) -> None:
+    from sage_desktop.ui.main_window import MainWindow
+    from sage_desktop.ui.services import Services
+
+    lab.connect(SOLE)
+    services = Services(lab.context())
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    try:
+        window.diagnostics_action.trigger()
+        panel = window.diagnostics_panel
+        qtbot.waitUntil(lambda: panel.report is not None, timeout=30_000)
+
+        assert panel.isVisible()
+        assert panel.report is not None
+        assert panel.report.ok
+        shows(panel, "passed", f"Business ({SOLE})")
+    finally:
+        window.close()
+        services.shutdown()
+        wait_for_tasks()
