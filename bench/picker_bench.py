@@ -59,11 +59,11 @@ def main() -> int:
     parser.add_argument("--proxy", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    import sage_desktop.ui  # noqa: F401
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
+    import sage_desktop.ui  # noqa: F401
     from sage_desktop.ui.picker import BusinessPicker
 
     app = QApplication(sys.argv[:1])

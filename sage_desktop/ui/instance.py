@@ -72,20 +72,19 @@ class SingleInstance(QObject):
         return True
 
     def release(self) -> None:
+        """Give the name up (on exit), so the next start can claim it."""
         if self._server is not None:
             self._server.close()
-            self._server.deleteLater()
             self._server = None
 
     def _on_connection(self) -> None:
+        # Any connection is a request to come forward: the second instance
+        # has nothing else to say, so the message itself is not awaited.
         server = self._server
         if server is None:
             return
         while server.hasPendingConnections():
             socket = server.nextPendingConnection()
-            socket.disconnected.connect(socket.deleteLater)
-            socket.readyRead.connect(lambda s=socket: self._read(s))
-
-    def _read(self, socket: QLocalSocket) -> None:
-        if bytes(socket.readAll().data()).startswith(_ACTIVATE.strip()):
-            self.activation_requested.emit()
+            socket.abort()
+            socket.deleteLater()
+        self.activation_requested.emit()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from guikit import save_shot
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from sage_desktop.connections import ConnectionRegistry
@@ -294,3 +295,49 @@ def test_cancel_stops_waiting_and_frees_the_port(
     qtbot.waitUntil(lambda: not dialog.running, timeout=10_000)
     assert not dialog.isVisible()
     assert window.services.context.registry.list() == []
+
+
+def test_copied_access_token_is_cleared_from_the_clipboard(
+    qtbot: QtBot, make_window: MakeWindow
+) -> None:
+    window = make_window(email=SOLE_TRADER)
+    connect_and_pick(qtbot, window, "", 1)
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("something else")
+
+    window.copy_action.trigger()
+    qtbot.waitUntil(lambda: clipboard.text() != "something else", timeout=10_000)
+    token = clipboard.text()
+    assert len(token) > 100
+    assert window._clipboard_timer.isActive()
+    assert window._clipboard_timer.interval() == 60_000
+
+    window._clipboard_timer.timeout.emit()  # as if 60 s had passed
+
+    assert clipboard.text() == ""
+    assert not window._clipboard_timer.isActive()
+
+
+def test_the_clipboard_is_left_alone_when_the_user_copied_something_else(
+    qtbot: QtBot, make_window: MakeWindow
+) -> None:
+    window = make_window(email=SOLE_TRADER)
+    connect_and_pick(qtbot, window, "", 1)
+    clipboard = QGuiApplication.clipboard()
+    window.copy_action.trigger()
+    qtbot.waitUntil(lambda: window._clipboard_timer.isActive(), timeout=10_000)
+
+    clipboard.setText("the user's own text")
+    window.clear_clipboard()
+
+    assert clipboard.text() == "the user's own text"
+
+
+def test_window_geometry_is_remembered(qtbot: QtBot, make_window: MakeWindow) -> None:
+    first = make_window()
+    first.resize(700, 520)
+    first.close()
+
+    second = make_window()
+
+    assert (second.width(), second.height()) == (700, 520)
