@@ -75,6 +75,9 @@ _LOCKED_READS = 3
 #: Chunks swept when their count is unknown (a record is ~4 chunks).
 _MAX_SWEEP = 16
 
+#: Waiting for the writers' lock may take this many ``timeout``s.
+_LOCK_WAIT_FACTOR = 6
+
 #: Pause before re-reading when the head did not move (GNOME glitch).
 _READ_PAUSE = 0.05
 
@@ -255,7 +258,7 @@ class TokenVault:
                 # Writers kept replacing the grant under us: read while
                 # they wait, which always sees one whole generation.
                 with self._writers_lock(deadline):
-                    outcome = self._read_once(key, deadline)
+                    outcome = self._read_once(key, self._deadline())
             if not isinstance(outcome, _Head):
                 return outcome
             if outcome == previous:
@@ -293,6 +296,7 @@ class TokenVault:
         deadline: float,
     ) -> int:
         with self._writers_lock(deadline):
+            deadline = self._deadline()
             old = self._current_head(key, deadline)
             current = old.generation if old else 0
             if expected is not None and expected != current:
@@ -331,6 +335,7 @@ class TokenVault:
 
     def _erase(self, key: str, deadline: float) -> None:
         with self._writers_lock(deadline):
+            deadline = self._deadline()
             old = self._current_head(key, deadline)
             self._keychain.delete(key, deadline)
             self._cleaned.pop(key, None)
@@ -377,9 +382,11 @@ class TokenVault:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             name = f"vault-{self._keychain.service}.lock"
             self._file_lock = filelock.FileLock(directory / name, mode=0o600)
-        remaining = deadline - time.monotonic()
+        # Waiting for other writers is bounded apart from the keychain
+        # calls: each holder is itself bounded, but a dozen processes
+        # saving at once can queue for longer than one call may take.
         try:
-            self._file_lock.acquire(timeout=max(remaining, 0.0))
+            self._file_lock.acquire(timeout=self.timeout * _LOCK_WAIT_FACTOR)
         except filelock.Timeout as exc:
             raise KeychainTimeout(
                 "Another sage-desktop process kept the keychain busy."

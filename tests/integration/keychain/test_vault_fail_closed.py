@@ -39,6 +39,7 @@ def run_case(case: str, tmp_path: Path) -> tuple[dict[str, list[object]], Path]:
     home = tmp_path / "home"
     xdg = tmp_path / "xdg"
     home.mkdir()
+    (xdg / "runtime").mkdir(mode=0o700, parents=True)
     env = {
         k: v
         for k, v in os.environ.items()
