@@ -62,24 +62,29 @@ class Cause:
 
     Attributes:
         id: the name errors carry in their ``cause`` attribute.
+        name: the cause in a few words, as Sage's guide lists it.
         number: the cause's number in issue 7's list (None: an extra entry).
         detection: how the app notices it (for support and the README).
         text: the default title, explanation and remedy.
-        prevention: how the app makes it impossible, or None when it can
-            only be detected and explained.
+        prevention: what the app does by design against it, or None when
+            it can only be detected and explained.
         variants: more specific texts for situations of the same cause.
+        fully_prevented: the prevention leaves no way for it to happen.
     """
 
     id: str
+    name: str
     number: int | None
     detection: str
     text: Text
     prevention: str | None = None
     variants: Mapping[str, Text] = field(default_factory=dict)
+    fully_prevented: bool = False
 
     @property
     def prevented_by_design(self) -> bool:
-        return self.prevention is not None
+        """True when the app makes the cause impossible, not just rarer."""
+        return self.fully_prevented and self.prevention is not None
 
     def render(
         self, variant: str | None = None, values: Mapping[str, object] | None = None
@@ -110,6 +115,7 @@ _REGISTER = (
 CAUSES: tuple[Cause, ...] = (
     Cause(
         id="callback_mismatch",
+        name="The callback URL sent does not match a registered one",
         number=1,
         detection=(
             "Sage shows its own error page instead of coming back, so the "
@@ -136,6 +142,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="developer_login",
+        name="Signed in with the developer-portal login (no business)",
         number=2,
         detection=(
             "After sign-in, or in doctor, GET /businesses returns no "
@@ -154,6 +161,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="region_mismatch",
+        name="The region chosen does not match the business's region",
         number=3,
         detection=(
             "Sage's callback carries error=Invalid request&reason=Email "
@@ -172,6 +180,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="missing_headers",
+        name="The token request lacks its Content-Type or Accept header",
         number=4,
         detection=(
             "The token endpoint answers invalid_request; doctor sends a "
@@ -187,9 +196,11 @@ CAUSES: tuple[Cause, ...] = (
             "every token, refresh and revoke request is sent as "
             "application/x-www-form-urlencoded with Accept: application/json"
         ),
+        fully_prevented=True,
     ),
     Cause(
         id="refresh_token_invalid",
+        name="The refresh token is expired, revoked, used or not the newest",
         number=5,
         detection=(
             "A refresh answers invalid_grant; doctor reads each connection's "
@@ -227,6 +238,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="invalid_client",
+        name="Invalid client id or secret",
         number=6,
         detection=(
             "The token endpoint answers invalid_client; doctor sends a "
@@ -242,6 +254,10 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="registration",
+        name=(
+            "The registration is unusable (no callback URL, https for "
+            "localhost, http elsewhere, a port in use)"
+        ),
         number=7,
         detection=(
             "Settings are checked when read: no callback URL, https for "
@@ -279,6 +295,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="code_expired",
+        name="The authorization code expired (60 s) or was used twice",
         number=8,
         detection="Exchanging the callback's code answers invalid_grant.",
         text=Text(
@@ -293,9 +310,14 @@ CAUSES: tuple[Cause, ...] = (
             "the code is exchanged the moment the callback arrives, exactly "
             "once, and the callback is answered only once"
         ),
+        fully_prevented=True,
     ),
     Cause(
         id="business_access",
+        name=(
+            "Access to the chosen business lost, its subscription inactive, "
+            "or the lead business changed"
+        ),
         number=9,
         detection=(
             "Sage answers 403 MultiUserAccessDenied, the business is missing "
@@ -337,6 +359,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="sage_unavailable",
+        name="Sage unavailable",
         number=10,
         detection=(
             "Network errors, timeouts, HTTP 5xx or HTML instead of JSON; "
@@ -356,6 +379,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="rate_limited",
+        name="Rate limiting (HTTP 429)",
         number=10,
         detection="Sage answers HTTP 429 (over 150 concurrent requests).",
         text=Text(
@@ -370,6 +394,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="access_denied",
+        name="Consent refused at Sage",
         number=None,
         detection="Sage's callback carries error=access_denied.",
         text=Text(
@@ -380,6 +405,7 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         id="keychain",
+        name="The system keychain is missing or locked",
         number=None,
         detection="The keychain backend is missing, locked or does not answer.",
         text=Text(
@@ -410,3 +436,40 @@ def text(cause_id: str, variant: str | None = None) -> Text:
 def default_text(cause_id: str, variant: str | None = None) -> Text:
     """The text with the fallback phrases filled in, ready to show."""
     return text(cause_id, variant).render()
+
+
+def troubleshooting_markdown() -> str:
+    """The README's Troubleshooting section, one line per cause.
+
+    Generated from the catalogue so the README cannot drift from what the
+    app says; a test compares them.
+    """
+    lines = [
+        "## Troubleshooting",
+        "",
+        "Run `sage-desktop doctor` (or Settings > Diagnostics... in the app): "
+        "it checks the registration, the keychain, the callback ports, "
+        "Sage's endpoints and every connection without asking for anything, "
+        "and says what to do. `sage-desktop doctor --json` makes a report for "
+        "a support ticket; it never contains a token or the client secret.",
+        "",
+        "Each cause in Sage's *Troubleshooting oAuth Issues* guide:",
+        "",
+    ]
+    numbered: set[int] = set()
+    for entry in CAUSES:
+        if entry.number is None:
+            continue
+        said = entry.text.render()
+        if entry.prevented_by_design:
+            how = f"prevented by design: {entry.prevention}."
+        else:
+            remedy = said.remedy.replace("\n", " ").rstrip(".") + "."
+            how = f'the app says "{said.title}: {said.explanation}" {remedy}'
+            if entry.prevention:
+                how += f" By design, {entry.prevention}."
+        # Sage's guide lists rate limiting and outages as one cause.
+        mark = "   -" if entry.number in numbered else f"{entry.number}."
+        numbered.add(entry.number)
+        lines.append(f"{mark} **{entry.name}**: {how}")
+    return "\n".join(lines) + "\n"
