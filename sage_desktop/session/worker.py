@@ -209,6 +209,9 @@ class RefreshWorker:
         return self._token_slow(connection_id, now_mono + timeout, timeout)
 
     def _token_slow(self, connection_id: str, deadline: float, timeout: float) -> str:
+        if threading.current_thread() is self._thread:
+            # An event callback waiting for the worker would wait forever.
+            raise RuntimeError("token() must not wait inside a token event callback")
         with self._cond:
             grant = self._grant(connection_id)
             grant.last_used = time.monotonic()
