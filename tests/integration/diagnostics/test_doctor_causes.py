@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import (
+from doctor_helpers import (
     ACCOUNTANT,
     DEVELOPER,
     SOLE,
@@ -51,22 +51,30 @@ def assert_explained(
 
 # --- 1. callback URL not registered exactly ---------------------------------
 
-WRONG_CASE = "http://localhost:8765/Callback"
+
+def unregistered_callback() -> str:
+    """A callback URL the sandbox's registration lacks, on a free port (so
+    no other test's receiver is in the way)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/Callback"
 
 
 def test_unregistered_callback_url_is_explained_and_named_by_doctor(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    login = app.login("--timeout", "2", SAGE_DESKTOP_REDIRECT_URIS=WRONG_CASE)
-    monkeypatch.setenv("SAGE_DESKTOP_REDIRECT_URIS", WRONG_CASE)
+    wrong = unregistered_callback()
+    login = app.login("--timeout", "2", SAGE_DESKTOP_REDIRECT_URIS=wrong)
+    monkeypatch.setenv("SAGE_DESKTOP_REDIRECT_URIS", wrong)
     doctor = app.doctor()
 
     assert login.code == ExitCode.ERROR
     assert cause("callback_mismatch").text.title in login.err
     assert "exactly, case included" in login.err
-    assert WRONG_CASE in login.err
+    assert wrong in login.err
     assert doctor.code == ExitCode.ERROR
-    assert f"[FAIL] Callback URLs registered: Sage refuses {WRONG_CASE}" in doctor.out
+    assert f"[FAIL] Callback URLs registered: Sage refuses {wrong}" in doctor.out
     assert_explained(doctor.out, "callback_mismatch", "refused")
 
 
