@@ -608,14 +608,16 @@ class Doctor:
                 "needs a client id Sage accepts",
             )
         refused: list[str] = []
+        unclear: list[str] = []
         accepted: list[str] = []
         for uri in settings.redirect_uris:
             url = AuthorizationRequest.create(settings, uri).url
             try:
-                response = session.get(
+                with session.get(
                     url, timeout=self._timeout, allow_redirects=False, stream=True
-                )
-                response.close()
+                ) as response:
+                    status = response.status_code
+                    page = _head_of(response) if 400 <= status < 500 else ""
             except requests.RequestException:
                 return _result(
                     "callback_registered",
@@ -623,20 +625,24 @@ class Doctor:
                     Status.SKIP,
                     "Sage's sign-in page cannot be reached now",
                 )
-            if 400 <= response.status_code < 500 and response.status_code != 429:
+            if not page or status == 429:
+                accepted.append(uri)
+            elif "redirect" in page.lower():
                 refused.append(uri)
             else:
-                accepted.append(uri)
-        details = {"accepted": accepted, "refused": refused}
-        if refused:
+                unclear.append(uri)
+        details = {"accepted": accepted, "refused": refused, "unclear": unclear}
+        if refused or unclear:
+            # A refusal that does not mention the redirect may have another
+            # reason, so it only warns.
             return _result(
                 "callback_registered",
                 title,
-                Status.FAIL,
-                f"Sage refuses {', '.join(refused)}",
+                Status.FAIL if refused else Status.WARN,
+                f"Sage refuses {', '.join(refused or unclear)}",
                 "callback_mismatch",
                 variant="refused",
-                values={"callback_urls": refused},
+                values={"callback_urls": refused or unclear},
                 details=details,
             )
         return _result(
@@ -938,6 +944,15 @@ def _broken_settings(title: str, exc: ConfigError) -> CheckResult:
         explanation=text.explanation,
         remedy=f"{exc.remedy} {text.remedy}",
     )
+
+
+def _head_of(response: requests.Response, limit: int = 65536) -> str:
+    """The start of an error page (enough to read why), as text."""
+    try:
+        chunk = next(response.iter_content(limit), b"")
+    except requests.RequestException:
+        return " "
+    return chunk.decode("utf-8", "replace") or " "
 
 
 def _short(client_id: str) -> str:
