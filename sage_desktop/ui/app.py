@@ -14,18 +14,19 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 import sage_desktop.ui  # noqa: F401  (Qt work-arounds before any Qt call)
-from sage_desktop.ui.crash import CrashHandler
-from sage_desktop.ui.icon import app_icon
 from sage_desktop.ui.instance import SingleInstance, instance_name
 from sage_desktop.ui.main_window import MainWindow
 from sage_desktop.ui.services import Services
 from sage_desktop.ui.workers import wait_for_tasks
+
+if TYPE_CHECKING:
+    from sage_desktop.ui.crash import CrashHandler
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("sage_desktop.ui.qt")
@@ -61,12 +62,13 @@ class AppSession:
     window: MainWindow
     services: Services
     instance: SingleInstance
-    crash_handler: CrashHandler
+    crash_handler: CrashHandler | None = None
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         """Stop workers, the sandbox and the single-instance socket."""
-        self.crash_handler.uninstall()
+        if self.crash_handler is not None:
+            self.crash_handler.uninstall()
         self.services.shutdown()
         wait_for_tasks()
         for cleanup in reversed(self.cleanups):
@@ -102,24 +104,26 @@ def launch(
     if not single.acquire():
         return None
 
-    app.setWindowIcon(app_icon())
     window_settings = QSettings(
         QSettings.Format.IniFormat,
         QSettings.Scope.UserScope,
         "sage-desktop",
         "window-sandbox" if sandbox else "window",
     )
-    from sage_desktop.context import AppContext
-
-    services = Services(AppContext(), sandbox=sandbox)
+    services = Services(sandbox=sandbox)
     window = MainWindow(services, window_settings=window_settings)
     single.activation_requested.connect(window.bring_forward)
-    crash_handler = CrashHandler(window)
-    crash_handler.install()
-    session = AppSession(app, window, services, single, crash_handler)
+    session = AppSession(app, window, services, single)
     window.show()
 
     def after_show() -> None:
+        # Loaded after the window shows: start-up time is what users feel.
+        from sage_desktop.ui.crash import CrashHandler
+        from sage_desktop.ui.icon import app_icon
+
+        app.setWindowIcon(app_icon())
+        session.crash_handler = CrashHandler(window)
+        session.crash_handler.install()
         if sandbox:
             cleanups, note = _use_sandbox(services)
             session.cleanups.extend(cleanups)

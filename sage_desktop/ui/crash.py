@@ -8,7 +8,6 @@ replaced before it is shown, so pasting it anywhere leaks nothing.
 from __future__ import annotations
 
 import logging
-import platform
 import re
 import sys
 import threading
@@ -36,16 +35,30 @@ _NAMED_SECRET = re.compile(
     r"password|authorization|bearer|token)\b(\s*[\"']?\s*[:=]\s*[\"']?\s*|\s+)"
     r"([^\s\"'&,;)}\]]+)"
 )
-# Long runs of token alphabet: Sage's tokens, codes and secrets. Slashes and
-# dots are left out so file paths in the traceback stay readable.
-_TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_\-~+=%]{28,}")
+# Long runs of token alphabet. Slashes and dots are left out so file paths
+# stay readable; a run counts as a secret when it mixes upper case, lower
+# case and digits (base64 tokens, secrets) or is long hex.
+_LONG_RUN = re.compile(r"[A-Za-z0-9_\-~+=%]{24,}")
+_HEX = re.compile(r"[0-9a-fA-F]{32,}")
 REDACTED = "[redacted]"
+
+
+def _looks_secret(run: str) -> bool:
+    if _HEX.fullmatch(run):
+        return True
+    return (
+        any(c.isupper() for c in run)
+        and any(c.islower() for c in run)
+        and any(c.isdigit() for c in run)
+    )
 
 
 def scrub(text: str) -> str:
     """Remove anything that may be a secret from ``text``."""
     text = _NAMED_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    return _TOKEN_SHAPED.sub(REDACTED, text)
+    return _LONG_RUN.sub(
+        lambda m: REDACTED if _looks_secret(m.group(0)) else m.group(0), text
+    )
 
 
 def build_report(
@@ -54,6 +67,8 @@ def build_report(
     tb: TracebackType | None,
 ) -> str:
     """The copyable crash report: versions and the scrubbed traceback."""
+    import platform  # slow to import; only needed after a crash
+
     try:
         from PySide6 import __version__ as pyside_version
         from PySide6.QtCore import qVersion
@@ -87,6 +102,7 @@ class CrashDialog(QDialog):
         self.report.setObjectName("crashReport")
         self.report.setAccessibleName("Report")
         self.report.setReadOnly(True)
+        self.report.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.report.setFont(
             QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         )

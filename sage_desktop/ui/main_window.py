@@ -41,12 +41,12 @@ from PySide6.QtWidgets import (
 from sage_desktop.errors import SageDesktopError, SignInRequired
 from sage_desktop.models import Business
 from sage_desktop.ui.errors import ErrorBanner
-from sage_desktop.ui.picker import BusinessPicker
 from sage_desktop.ui.services import BusinessBatch, Services, TokenHealth
 from sage_desktop.ui.workers import EventBridge, run_task
 
 if TYPE_CHECKING:
     from sage_desktop.connections import Connection
+    from sage_desktop.ui.picker import BusinessPicker
 
 log = logging.getLogger(__name__)
 
@@ -633,6 +633,8 @@ class MainWindow(QMainWindow):
 
     def change_business(self, connection: Connection | None = None) -> None:
         """Open the business picker for the selected connection."""
+        from sage_desktop.ui.picker import BusinessPicker
+
         connection = connection or self.selected_connection()
         if connection is None:
             return

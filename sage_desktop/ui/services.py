@@ -60,7 +60,8 @@ class Services:
 
     Args:
         context: settings, vault and registry (tests inject an in-memory
-            keyring and temporary paths).
+            keyring and temporary paths); None makes the default one when
+            first needed.
         opener: shows the sign-in URL; None means the system browser.
         sign_in_timeout: seconds to wait for the browser to come back.
         settings_path: where the registration dialog saves the settings.
@@ -69,7 +70,7 @@ class Services:
 
     def __init__(
         self,
-        context: AppContext,
+        context: AppContext | None = None,
         *,
         opener: Opener | None = None,
         sign_in_timeout: float = 300.0,
@@ -77,7 +78,7 @@ class Services:
         worker_options: dict[str, Any] | None = None,
         sandbox: bool = False,
     ) -> None:
-        self.context = context
+        self._context = context
         self.opener = opener
         self.sign_in_timeout = sign_in_timeout
         self.settings_path = settings_path
@@ -86,6 +87,19 @@ class Services:
         self._worker: RefreshWorker | None = None
         self._subscribers: list[Callable[[TokenEvent], None]] = []
         self._lock = threading.Lock()
+
+    @property
+    def context(self) -> AppContext:
+        """The app context, made on first use (after the window shows)."""
+        if self._context is None:
+            from sage_desktop.context import AppContext
+
+            self._context = AppContext()
+        return self._context
+
+    @context.setter
+    def context(self, value: AppContext) -> None:
+        self._context = value
 
     # --- the refresh worker ---------------------------------------------
 

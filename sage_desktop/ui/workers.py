@@ -16,6 +16,8 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from sage_desktop.errors import SageDesktopError
+
 log = logging.getLogger(__name__)
 
 Report = Callable[[object], None]
@@ -35,7 +37,10 @@ class _Relay(QObject):
         on_error: Callable[[BaseException], None] | None,
         on_progress: Callable[[Any], None] | None,
     ) -> None:
-        super().__init__()
+        # Parented to a GUI-thread object: the C++ side is then deleted only
+        # by deleteLater() on the GUI thread, never by the pool thread
+        # dropping the last Python reference.
+        super().__init__(_hub())
         self._owner = owner
         self._on_done = on_done
         self._on_error = on_error
@@ -49,19 +54,29 @@ class _Relay(QObject):
 
     @Slot(object)
     def _deliver_done(self, result: object) -> None:
-        _LIVE.discard(self)
-        if self._on_done is not None and self._owner_alive():
-            self._on_done(result)
+        try:
+            if self._on_done is not None and self._owner_alive():
+                self._on_done(result)
+        finally:
+            self._release()
 
     @Slot(object)
     def _deliver_failed(self, error: object) -> None:
+        try:
+            if (
+                isinstance(error, BaseException)
+                and self._on_error is not None
+                and self._owner_alive()
+            ):
+                self._on_error(error)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._on_done = self._on_error = self._on_progress = None
+        self._owner = None
         _LIVE.discard(self)
-        if not isinstance(error, BaseException):
-            return
-        if self._on_error is not None and self._owner_alive():
-            self._on_error(error)
-        elif self._on_error is None:
-            log.error("background task failed", exc_info=error)
+        self.deleteLater()
 
     @Slot(object)
     def _deliver_progress(self, value: object) -> None:
@@ -71,6 +86,25 @@ class _Relay(QObject):
 
 # Relays waiting for their task: referenced here so Python keeps them.
 _LIVE: set[_Relay] = set()
+_HUB: list[QObject] = []
+
+
+def _hub() -> QObject:
+    """The GUI-thread parent of every relay (made on first use)."""
+    if not _HUB:
+        _HUB.append(QObject())
+    return _HUB[0]
+
+
+def _strip_tracebacks(exc: BaseException) -> None:
+    """Drop frames (and the widgets their locals hold) before the error
+    crosses threads, so no Qt object is ever freed on a pool thread."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 class _Task(QRunnable):
@@ -78,18 +112,30 @@ class _Task(QRunnable):
         self, fn: Callable[..., Any], relay: _Relay, with_report: bool
     ) -> None:
         super().__init__()
-        self._fn = fn
+        self._fn: Callable[..., Any] | None = fn
         self._relay = relay
         self._with_report = with_report
 
     def run(self) -> None:
-        relay = self._relay
+        # The function (and whatever its closure holds, often widgets) is
+        # released here before the result is announced: the GUI thread may
+        # otherwise drop its side first and leave the last reference, and
+        # so a widget's destructor, to this pool thread.
+        relay, fn = self._relay, self._fn
+        self._fn = None
+        if fn is None:
+            return
+        args = (relay.progress.emit,) if self._with_report else ()
         try:
-            args = (relay.progress.emit,) if self._with_report else ()
-            result = self._fn(*args)
+            result = fn(*args)
         except BaseException as exc:  # delivered to the GUI thread
+            del fn
+            if not isinstance(exc, SageDesktopError):
+                log.error("background task failed", exc_info=exc)
+            _strip_tracebacks(exc)
             relay.failed.emit(exc)
         else:
+            del fn
             relay.done.emit(result)
 
 

@@ -341,3 +341,21 @@ def test_window_geometry_is_remembered(qtbot: QtBot, make_window: MakeWindow) ->
     second = make_window()
 
     assert (second.width(), second.height()) == (700, 520)
+
+
+def test_a_business_no_longer_reachable_is_reported_in_the_picker(
+    qtbot: QtBot, make_window: MakeWindow, sandbox: Sandbox, shots: Path
+) -> None:
+    window = make_window()
+    business_id = sandbox.business_ids(ACCOUNTANT)[3]
+    connect_and_pick(qtbot, window, business_id, 2500)
+
+    sandbox.revoke_business(ACCOUNTANT, business_id)
+    window.change_action.trigger()
+    picker = wait_for_picker(qtbot, window, 2499)
+
+    assert not picker.notice.isHidden()
+    assert "no longer reachable" in picker.notice.text()
+    assert picker.current_business_id() != business_id
+    save_shot(picker, shots, "11-picker-business-gone")
+    picker.reject()
