@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,6 +81,10 @@ class Connection:
 
 #: The registry's content (an alias: ``list`` is a method name below).
 Connections = list[Connection]
+
+
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
 
 
 def default_path() -> Path:
@@ -215,6 +220,14 @@ class ConnectionRegistry:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         _make_private_dir(self.path.parent)
+        # filelock counts re-entry per process, not per thread: threads
+        # queue on a thread lock first, processes on the file lock.
+        with _THREAD_LOCKS_GUARD:
+            thread_lock = _THREAD_LOCKS.setdefault(self.path, threading.Lock())
+        with thread_lock:
+            yield from self._file_locked()
+
+    def _file_locked(self) -> Iterator[None]:
         try:
             self._lock.acquire(timeout=LOCK_TIMEOUT)
         except filelock.Timeout as exc:

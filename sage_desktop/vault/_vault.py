@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -168,8 +169,10 @@ class TokenVault:
     ) -> None:
         self.timeout = timeout
         self._keychain = Keychain(backend, service)
-        self._lock_dir = Path(lock_dir) if lock_dir is not None else None
-        self._file_lock: filelock.BaseFileLock | None = None
+        directory = Path(lock_dir) if lock_dir is not None else default_lock_dir()
+        # Created once, here: threads sharing this vault share one lock.
+        self._lock_path = directory / f"vault-{service}.lock"
+        self._file_lock = filelock.FileLock(self._lock_path, mode=0o600)
         # Heads this vault wrote and cleaned up after: no sweep needed.
         self._cleaned: dict[str, _Head] = {}
 
@@ -377,24 +380,39 @@ class TokenVault:
     def _writers_lock(self, deadline: float) -> Iterator[None]:
         # Refuse a missing or plain-file backend before touching the disk.
         self._keychain.backend(deadline)
-        if self._file_lock is None:
-            directory = self._lock_dir or default_lock_dir()
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            name = f"vault-{self._keychain.service}.lock"
-            self._file_lock = filelock.FileLock(directory / name, mode=0o600)
+        self._lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = self._file_lock
         # Waiting for other writers is bounded apart from the keychain
         # calls: each holder is itself bounded, but a dozen processes
         # saving at once can queue for longer than one call may take.
+        wait = self.timeout * _LOCK_WAIT_FACTOR
+        started = time.monotonic()
+        # filelock counts re-entry per process, not per thread: threads of
+        # one process must queue on a thread lock before the file lock.
+        if not _thread_lock(self._lock_path).acquire(timeout=wait):
+            raise KeychainTimeout("Another thread kept the keychain busy.")
         try:
-            self._file_lock.acquire(timeout=self.timeout * _LOCK_WAIT_FACTOR)
-        except filelock.Timeout as exc:
-            raise KeychainTimeout(
-                "Another sage-desktop process kept the keychain busy."
-            ) from exc
-        try:
-            yield
+            try:
+                lock.acquire(timeout=max(0.0, wait - (time.monotonic() - started)))
+            except filelock.Timeout as exc:
+                raise KeychainTimeout(
+                    "Another sage-desktop process kept the keychain busy."
+                ) from exc
+            try:
+                yield
+            finally:
+                lock.release()
         finally:
-            self._file_lock.release()
+            _thread_lock(self._lock_path).release()
+
+
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(path, threading.Lock())
 
 
 def _grant(grant_id: str) -> str:
