@@ -399,10 +399,13 @@ class RefreshWorker:
                     wake = min(wake, grant.next_attempt_at - now_mono)
                 continue
             tokens = grant.tokens
+            in_use = self._in_use(grant, now_mono)
             wake = min(wake, tokens.refresh_seconds_left(now))
-            if grant.last_error is not None and (grant.wanted or grant.retry_pending):
-                wake = min(wake, grant.next_attempt_at - now_mono)
-            elif self._in_use(grant, now_mono):
+            if grant.last_error is not None and now_mono < grant.next_attempt_at:
+                # Backing off: nothing happens before the next attempt.
+                if grant.wanted or grant.unsaved or grant.retry_pending or in_use:
+                    wake = min(wake, grant.next_attempt_at - now_mono)
+            elif in_use:
                 wake = min(wake, self._proactive_time(tokens) - now)
         return max(0.01, wake)
 
