@@ -15,15 +15,22 @@ import tempfile
 from pathlib import Path
 
 from keyring.backend import KeyringBackend
+from keyring.compat import properties
 from keyring.errors import PasswordDeleteError
 
 
 class DirectoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    @properties.classproperty
+    def priority(cls) -> float:  # noqa: N805
+        # keyring offers every loaded backend class; this one must never be
+        # chosen by accident (only PYTHON_KEYRING_BACKEND names it).
+        if "CLI_TEST_KEYRING_DIR" not in os.environ:
+            raise RuntimeError("only for the sign-in command-line tests")
+        return 1
 
-    def __init__(self, directory: str | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.directory = Path(directory or os.environ["CLI_TEST_KEYRING_DIR"])
+        self.directory = Path(os.environ["CLI_TEST_KEYRING_DIR"])
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def _path(self, service: str, username: str) -> Path:
@@ -47,10 +54,3 @@ class DirectoryKeyring(KeyringBackend):
             self._path(service, username).unlink()
         except FileNotFoundError:
             raise PasswordDeleteError("not found") from None
-
-    def values(self) -> list[str]:
-        return [
-            str(json.loads(p.read_text())["p"])
-            for p in self.directory.iterdir()
-            if not p.name.startswith(".tmp-")
-        ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import json
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sage_desktop.auth.flow import SignInFlow
@@ -53,3 +55,14 @@ class Browser:
 
 
 MakeFlow = Callable[..., SignInFlow]
+
+
+def stored_values(directory: Path) -> list[str]:
+    """Every secret the test-only ``cli_keyring`` holds in ``directory``."""
+    if not directory.exists():
+        return []
+    return [
+        str(json.loads(p.read_text())["p"])
+        for p in directory.iterdir()
+        if not p.name.startswith(".tmp-")
+    ]

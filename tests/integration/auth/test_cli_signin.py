@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_keyring import DirectoryKeyring
+from signin_helpers import stored_values
 
 from sage_desktop.sandbox import DEMO, Sandbox
 
@@ -47,7 +47,7 @@ class Cli:
         """Everything in the test keychain (tokens are long values)."""
         if REAL_KEYCHAIN:
             return []
-        return [v for v in DirectoryKeyring(str(self.keyring_dir)).values()]
+        return stored_values(self.keyring_dir)
 
     def files_text(self) -> str:
         """Every file the app wrote outside the keychain."""
