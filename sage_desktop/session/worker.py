@@ -23,6 +23,7 @@ avoid this: the new tokens existed only in the lost answer (RFC 6749 s10.4).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import random
@@ -30,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from sage_desktop.errors import (
     ConfigError,
@@ -77,6 +78,7 @@ class RegistryLike(Protocol):
 
 
 EndpointFactory = Callable[[], TokenRefresher]
+E = TypeVar("E", bound=BaseException)
 
 # A token whose lifetime is unknown is assumed to live as long as Sage's.
 _SAGE_ACCESS_LIFETIME = 300.0
@@ -218,7 +220,7 @@ class RefreshWorker:
             waited_from: int | None = None
             while True:
                 if grant.dead is not None:
-                    raise grant.dead
+                    raise _copy(grant.dead)
                 tokens = grant.tokens
                 now = time.time()
                 if tokens is not None and self._fresh(tokens, grant, now):
@@ -243,7 +245,7 @@ class RefreshWorker:
                     self._cond.notify_all()
                 if remaining <= 0:
                     if grant.last_error is not None:
-                        raise grant.last_error
+                        raise _copy(grant.last_error)
                     raise SageUnavailable(
                         f"No token was obtained within {timeout:g} seconds; "
                         "Sage may be slow to answer."
@@ -335,7 +337,7 @@ class RefreshWorker:
             return tokens.access_token
         if error is None:
             raise SageUnavailable()
-        raise error
+        raise _copy(error)
 
     # --- the worker thread --------------------------------------------
 
@@ -664,6 +666,14 @@ class RefreshWorker:
             self._events.publish(
                 TokenEvent(TokenEventKind.TRANSIENT_TROUBLE, job.grant_id, error=error)
             )
+
+
+def _copy(error: E) -> E:
+    """A copy to raise: many threads raising one object tangle tracebacks."""
+    clone = copy.copy(error)
+    clone.__cause__ = error.__cause__
+    clone.__traceback__ = None
+    return clone
 
 
 def _lifetime(tokens: TokenSet) -> float:

@@ -152,3 +152,20 @@ def test_use_chooses_a_business_by_name_and_refuses_an_inactive_one(
     assert chosen.returncode == 0, chosen.stderr
     assert shared.registry.get(connection).business_id == active["id"]
     assert contacts.returncode == 0, contacts.stderr
+
+
+def test_connections_lists_each_connection_with_its_state(shared: Shared) -> None:
+    alive = add_connection(shared.sandbox, shared.vault, shared.registry)
+    dead = add_connection(
+        shared.sandbox, shared.vault, shared.registry, email="us.user@sandbox.example"
+    )
+    shared.registry.mark_sign_in_required(dead)
+
+    result = shared.run("connections", "--json")
+    several = shared.run("token")
+
+    assert result.returncode == 0, result.stderr
+    states = {row["id"]: row["state"] for row in json.loads(result.stdout)}
+    assert states == {alive: "ok", dead: "sign in again"}
+    assert several.returncode == ExitCode.USAGE
+    assert "--connection" in several.stderr
