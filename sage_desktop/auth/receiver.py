@@ -386,7 +386,7 @@ class LoopbackReceiver:
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             return 400, _page("Bad request", ""), None
         method, target, _version = parts
-        if method not in ("GET", "HEAD"):
+        if method != "GET":  # the redirect is always a GET (RFC 6749 4.1.2)
             return 405, _page("Method not allowed", ""), None
         if target.startswith(("http://", "https://")):
             split = urlsplit(target)

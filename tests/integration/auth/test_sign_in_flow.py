@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from signin_helpers import Browser, MakeFlow, free_demo_uris, port_is_free
 
+from sage_desktop.auth.receiver import ipv6_loopback_available
 from sage_desktop.connections import ConnectionRegistry
 from sage_desktop.errors import (
     AccessDenied,
@@ -205,3 +206,26 @@ def test_when_sage_cannot_say_who_signed_in_nothing_is_kept(
     assert registry.list() == []
     assert keyring_backend.values() == []
     assert sandbox.counters()["revocations"] == 1
+
+
+def test_a_browser_that_resolves_localhost_to_ipv6_still_comes_back(
+    make_flow: MakeFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not ipv6_loopback_available():
+        pytest.skip("no IPv6 loopback here")
+    original = socket.getaddrinfo
+
+    def ipv6_first(host, *args, **kwargs):  # as Windows resolves localhost
+        if host == "localhost":
+            return [a for a in original("::1", *args, **kwargs)]
+        return original(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", ipv6_first)
+    browser = Browser(email=SOLE)
+
+    result = make_flow(browser, redirect_uris=tuple(free_demo_uris()[:3])).run(
+        timeout=20
+    )
+
+    assert result.connection.email == SOLE
+    assert browser.delivered[0].startswith("http://localhost:")
