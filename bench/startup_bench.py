@@ -21,29 +21,51 @@ import tempfile
 import time
 import uuid
 
-BARE = """
+# Both children note the time of the main window's first paint: the moment
+# the user sees it. Only Qt's own classes are used to watch for it.
+WATCH = """
 import sys, time
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication, QMainWindow
 app = QApplication(sys.argv[:1])
+painted = []
+class Watch(QObject):
+    def eventFilter(self, obj, event):
+        if (not painted and event.type() == QEvent.Type.Paint
+                and isinstance(obj, QMainWindow)):
+            painted.append(time.time())
+        return False
+watch = Watch()
+app.installEventFilter(watch)
+def wait_for_paint():
+    while not painted:
+        app.processEvents()
+"""
+
+BARE = (
+    WATCH
+    + """
 window = QMainWindow()
 window.resize(900, 600)
 window.show()
-app.processEvents()
-print(json.dumps({"shown": time.time()}))
+wait_for_paint()
+print(json.dumps({"shown": painted[0]}))
 """
+)
 
-APP = """
-import sys, time
+APP = (
+    WATCH
+    + """
 from sage_desktop.ui.app import launch
 session = launch(instance=sys.argv[1])
-session.app.processEvents()
-shown = time.time()
+wait_for_paint()
 loaded = {m: m in sys.modules for m in
           ("requests", "keyring", "sage_desktop.sandbox", "sage_desktop.session")}
-print(json.dumps({"shown": shown, "loaded": loaded}))
+print(json.dumps({"shown": painted[0], "loaded": loaded}))
 session.window.close()
 session.close()
 """
+)
 
 
 def run_child(code: str, env: dict[str, str]) -> tuple[float, dict[str, bool]]:
@@ -73,6 +95,11 @@ def main() -> int:
         env[var] = os.path.join(home, var.lower())
     # A registration, so the first-run dialog does not open.
     env["SAGE_DESKTOP_CLIENT_ID"] = "bench-client"
+
+    # An installed app has its bytecode compiled; this environment may set
+    # PYTHONDONTWRITEBYTECODE, so compile once rather than on every start.
+    package = os.path.join(os.path.dirname(__file__), "..", "sage_desktop")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
 
     bare: list[float] = []
     app: list[float] = []

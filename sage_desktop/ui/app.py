@@ -130,7 +130,8 @@ def launch(
             window.show_note(note)
         window.start()
 
-    QTimer.singleShot(0, after_show)
+    # After the first frame: what it starts never delays that frame.
+    window.first_painted.connect(lambda: QTimer.singleShot(0, after_show))
     return session
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +53,8 @@ def show_error(parent: QWidget | None, exc: BaseException) -> None:
     text = describe(exc)
     if not isinstance(exc, SageDesktopError):
         log.error("unexpected failure shown to the user", exc_info=exc)
+    from PySide6.QtWidgets import QMessageBox
+
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(text.title)
@@ -84,7 +84,6 @@ class ErrorBanner(QFrame):
         self._title.setStyleSheet("font-weight: bold;")
         self._body = QLabel()
         self._body.setWordWrap(True)
-        self._body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         layout.addWidget(self._title)
@@ -99,6 +98,12 @@ class ErrorBanner(QFrame):
         self.show_text(text)
 
     def show_text(self, text: ErrorText) -> None:
+        """Show ``text``; the body can be selected, to copy it."""
+        # Imported here: the banner is built before the window's first paint,
+        # and the Qt namespace costs ~100 ms to build (see main_window).
+        from PySide6.QtCore import Qt
+
+        self._body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._title.setText(text.title)
         self._body.setText(f"{text.explanation}\nWhat to do: {text.remedy}")
         self.setAccessibleName(f"Error: {text.title}")

@@ -17,23 +17,18 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
-    QSplitter,
     QToolBar,
     QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -45,6 +40,9 @@ from sage_desktop.ui.services import BusinessBatch, Services, TokenHealth
 from sage_desktop.ui.workers import EventBridge, run_task
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QCloseEvent, QPaintEvent
+    from PySide6.QtWidgets import QTreeWidgetItem
+
     from sage_desktop.connections import Connection
     from sage_desktop.ui.picker import BusinessPicker
 
@@ -63,7 +61,10 @@ CLIPBOARD_SECONDS = 60
 RETRY_SECONDS = 10.0
 
 COLUMNS = ("User", "Email", "Region", "Business", "Status")
-_ID_ROLE = Qt.ItemDataRole.UserRole
+# Qt.ItemDataRole.UserRole. Touching the ``Qt`` namespace builds all of its
+# ~160 enums (about 100 ms), so nothing before the first paint does.
+_ID_ROLE = 0x0100
+_ACCESSIBLE_TEXT_ROLE = 11  # Qt.ItemDataRole.AccessibleTextRole
 
 
 def describe_seconds(seconds: float) -> str:
@@ -82,7 +83,13 @@ class MainWindow(QMainWindow):
     Args:
         services: the layers below, called on worker threads only.
         window_settings: where the geometry is remembered (QSettings).
+
+    Signals:
+        first_painted: the window's first frame is on screen; start-up work
+            that may block (files, keychain, threads) begins after it.
     """
+
+    first_painted = Signal()
 
     def __init__(
         self,
@@ -107,10 +114,12 @@ class MainWindow(QMainWindow):
         self._retry_at: dict[str, float] = {}
         self._clipboard_digest: str | None = None
         self._closing = False
+        self._painted = False
         self.picker: BusinessPicker | None = None
         self.connect_dialog: Any = None
         self.registration_dialog: Any = None
 
+        self._shortcuts: list[tuple[QAction, str]] = []
         self._build_actions()
         self._build_widgets()
         self._restore_geometry()
@@ -129,12 +138,11 @@ class MainWindow(QMainWindow):
 
     # --- building ---------------------------------------------------------
 
-    def _action(
-        self, text: str, shortcut: QKeySequence | str | None, slot: Any, tip: str
-    ) -> QAction:
+    def _action(self, text: str, shortcut: str | None, slot: Any, tip: str) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
+            # Applied by start(): setShortcut builds the Qt namespace.
+            self._shortcuts.append((action, shortcut))
         action.setToolTip(tip)
         action.setStatusTip(tip)
         action.triggered.connect(slot)
@@ -206,7 +214,6 @@ class MainWindow(QMainWindow):
         toolbar = QToolBar("Actions")
         toolbar.setObjectName("actionsToolbar")
         toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         for action in (
             self.connect_action,
             self.sign_in_action,
@@ -226,12 +233,8 @@ class MainWindow(QMainWindow):
         self.connections_view.setRootIsDecorated(False)
         self.connections_view.setUniformRowHeights(True)
         self.connections_view.setAlternatingRowColors(True)
-        self.connections_view.setSelectionMode(
-            QAbstractItemView.SelectionMode.SingleSelection
-        )
         header = self.connections_view.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         for column, width in ((0, 150), (1, 220), (2, 60), (4, 190)):
             self.connections_view.setColumnWidth(column, width)
         self.connections_view.itemSelectionChanged.connect(self._on_selection)
@@ -248,9 +251,6 @@ class MainWindow(QMainWindow):
         self.details = details
         self.business_label = QLabel("-")
         self.business_label.setObjectName("businessName")
-        self.business_label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-        )
         self.change_button = QPushButton("C&hange...")
         self.change_button.setAccessibleName("Change business")
         self.change_button.clicked.connect(self.change_business)
@@ -293,16 +293,10 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.note_label)
         top_layout.addWidget(self.connections_view)
         top_layout.addWidget(self.empty_label)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.setObjectName("mainSplitter")
-        self.splitter.addWidget(top)
-        self.splitter.addWidget(details)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        self.splitter.setChildrenCollapsible(False)
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self.splitter)
+        layout.addWidget(top, 3)
+        layout.addWidget(details, 0)
         self.setCentralWidget(central)
         self.statusBar().showMessage("Ready")
         self.resize(900, 600)
@@ -311,6 +305,18 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """After the window shows: first-run registration, then the list."""
+        from PySide6.QtCore import Qt  # see _ID_ROLE: not before the paint
+        from PySide6.QtGui import QKeySequence
+        from PySide6.QtWidgets import QHeaderView
+
+        for action, shortcut in self._shortcuts:
+            action.setShortcut(QKeySequence(shortcut))
+        self.connections_view.header().setSectionResizeMode(
+            3, QHeaderView.ResizeMode.Stretch
+        )
+        self.business_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+        )
         self._ticker.start()
         if self.services.needs_registration():
             self.edit_registration(first_run=True)
@@ -349,6 +355,8 @@ class MainWindow(QMainWindow):
             self._health.pop(gone, None)
             self._status.pop(gone, None)
             self._errors.pop(gone, None)
+        from PySide6.QtWidgets import QTreeWidgetItem
+
         view = self.connections_view
         view.clear()
         for connection in connections:
@@ -385,7 +393,7 @@ class MainWindow(QMainWindow):
         item.setToolTip(4, self._status_tip(connection.id))
         item.setData(
             0,
-            Qt.ItemDataRole.AccessibleTextRole,
+            _ACCESSIBLE_TEXT_ROLE,
             f"{connection.user_name}, {connection.email}, {status}",
         )
 
@@ -644,7 +652,7 @@ class MainWindow(QMainWindow):
             remembered_id=connection.business_id,
         )
         self.picker = picker
-        picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        picker.setAttribute(_qt().WidgetAttribute.WA_DeleteOnClose)
         state = _LoadState()
         connection_id = connection.id
 
@@ -718,7 +726,7 @@ class MainWindow(QMainWindow):
         connection_id = connection.id
 
         def done(token: str) -> None:
-            QGuiApplication.clipboard().setText(token)
+            _clipboard().setText(token)
             self._clipboard_digest = _digest(token)
             self._clipboard_timer.start(CLIPBOARD_SECONDS * 1000)
             self.statusBar().showMessage(
@@ -740,13 +748,15 @@ class MainWindow(QMainWindow):
         digest, self._clipboard_digest = self._clipboard_digest, None
         if digest is None:
             return
-        clipboard = QGuiApplication.clipboard()
+        clipboard = _clipboard()
         if _digest(clipboard.text()) == digest:
             clipboard.clear()
             self.statusBar().showMessage("Cleared the access token from the clipboard.")
 
     def ask_confirmation(self, title: str, text: str) -> bool:
         """Ask yes or no (tests replace this)."""
+        from PySide6.QtWidgets import QMessageBox
+
         answer = QMessageBox.question(
             self,
             title,
@@ -827,17 +837,19 @@ class MainWindow(QMainWindow):
         geometry = store.value("main/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        splitter = store.value("main/splitter")
-        if isinstance(splitter, QByteArray):
-            self.splitter.restoreState(splitter)
 
     def save_geometry(self) -> None:
         store = self._window_settings
         if store is None:
             return
         store.setValue("main/geometry", self.saveGeometry())
-        store.setValue("main/splitter", self.splitter.saveState())
         store.sync()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.first_painted.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closing = True
@@ -857,6 +869,19 @@ class _LoadState:
 
     cancel: threading.Event = field(default_factory=threading.Event)
     generation: int = 0
+
+
+def _clipboard() -> Any:
+    from PySide6.QtGui import QGuiApplication
+
+    return QGuiApplication.clipboard()
+
+
+def _qt() -> Any:
+    """The ``Qt`` namespace, imported when first needed (see _ID_ROLE)."""
+    from PySide6.QtCore import Qt
+
+    return Qt
 
 
 def _digest(text: str) -> str:

@@ -160,5 +160,8 @@ def test_qt_warnings_reach_python_logging(caplog: pytest.LogCaptureFixture) -> N
 
 
 def test_scrub_keeps_function_names_and_platform_readable() -> None:
-    line = "in test_the_crash_report_is_copyable_and_holds_no_secret on Linux-6.18.0-1-x86_64-with-glibc2.36"
+    line = (
+        "in test_the_crash_report_is_copyable_and_holds_no_secret"
+        " on Linux-6.18.0-1-x86_64-with-glibc2.36"
+    )
     assert scrub(line) == line
