@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from session_helpers import add_connection, settings_for
 
 from sage_desktop.connections import ConnectionRegistry
@@ -220,26 +223,81 @@ def test_a_hanging_token_endpoint_is_a_transient_error(
     assert sandbox.counters()["refreshes_accepted"] == 1
 
 
-def test_a_refused_connection_is_transient_and_recovers(
-    vault: TokenVault, registry: ConnectionRegistry, locks: GrantLocks
-) -> None:
-    from sage_desktop.sandbox import SandboxConfig
+class TokenProxy:
+    """The token endpoint behind a switch: off means connection refused."""
 
-    first = Sandbox(SandboxConfig(token_size=256)).start()
-    port = first.port
-    connection = add_connection(first, vault, registry)
-    settings = settings_for(first, http_timeout=2.0)
-    first.stop()
+    def __init__(self, target: str) -> None:
+        self.target = target
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.url = f"http://127.0.0.1:{self.port}/token"
+        self._server: ThreadingHTTPServer | None = None
+
+    def up(self) -> None:
+        target = self.target
+
+        class Forward(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                answer = requests.post(
+                    target,
+                    data=body,
+                    headers={
+                        "Content-Type": self.headers["Content-Type"],
+                        "Accept": self.headers["Accept"],
+                    },
+                    timeout=10,
+                )
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers["Content-Type"])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Forward)
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}
+        ).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def test_a_refused_connection_keeps_the_tokens_and_recovers(
+    sandbox: Sandbox,
+    vault: TokenVault,
+    registry: ConnectionRegistry,
+    locks: GrantLocks,
+) -> None:
+    connection = add_connection(sandbox, vault, registry)
+    before = vault.load(connection)
+    proxy = TokenProxy(sandbox.token_url)
+    settings = settings_for(sandbox, token_url=proxy.url, http_timeout=2.0)
     worker = RefreshWorker(
         settings, vault, registry, locks=locks, backoff_base=0.05, backoff_cap=0.1
     )
     try:
         with pytest.raises(SageUnavailable):
             worker.token(connection)
-        assert vault.load(connection) is not None
+        assert vault.load(connection) == before
+
+        proxy.up()
+        token = worker.token(connection)
     finally:
         worker.stop()
-    del port
+        proxy.down()
+
+    assert token == vault.load(connection).access_token
+    assert sandbox.counters()["refreshes_accepted"] == 1
+    assert not registry.get(connection).needs_sign_in
 
 
 def test_a_401_on_the_current_token_forces_one_refresh(

@@ -17,6 +17,8 @@ from sage_desktop.errors import (
 )
 from sage_desktop.session import SageClient
 
+pytestmark = pytest.mark.timeout(30)
+
 
 class Tokens:
     """A token provider whose current token the test can change."""
