@@ -240,11 +240,7 @@ class MainWindow(QMainWindow):
         self.connections_view.itemSelectionChanged.connect(self._on_selection)
         self.connections_view.itemActivated.connect(lambda *_: self.change_business())
 
-        self.empty_label = QLabel(
-            "No connection yet. Choose Connect... to sign in to Sage in your browser."
-        )
-        self.empty_label.setObjectName("emptyHint")
-        self.empty_label.setWordWrap(True)
+        self.empty_panel = self._build_empty_panel()
 
         details = QGroupBox("Selected connection")
         details.setObjectName("details")
@@ -292,7 +288,7 @@ class MainWindow(QMainWindow):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.note_label)
         top_layout.addWidget(self.connections_view)
-        top_layout.addWidget(self.empty_label)
+        top_layout.addWidget(self.empty_panel, 1)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(top, 3)
@@ -300,6 +296,42 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.statusBar().showMessage("Ready")
         self.resize(900, 600)
+
+    def _build_empty_panel(self) -> QWidget:
+        """What a first-time user sees: one obvious next step."""
+        panel = QGroupBox()
+        panel.setObjectName("emptyPanel")
+        panel.setAccessibleName("No connection yet")
+        # Alignment through the style sheet: see _ID_ROLE on Qt's enums.
+        panel.setStyleSheet(
+            "#emptyPanel QLabel { qproperty-alignment: AlignCenter; }"
+            " #emptyHeading { font-size: 15pt; font-weight: bold; }"
+        )
+        heading = QLabel("No connection yet")
+        heading.setObjectName("emptyHeading")
+        text = QLabel(
+            "Connect signs you in to Sage in your own browser. Then you "
+            "choose which business to work on, and every tool on this "
+            "computer can get a valid access token."
+        )
+        text.setWordWrap(True)
+        button = QPushButton("Connect to Sage...")
+        button.setObjectName("emptyConnect")
+        button.setAccessibleName("Connect to Sage")
+        button.clicked.connect(self.connect_new)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(button)
+        row.addStretch(1)
+        layout = QVBoxLayout(panel)
+        layout.addStretch(1)
+        layout.addWidget(heading)
+        layout.addWidget(text)
+        layout.addSpacing(12)
+        layout.addLayout(row)
+        layout.addStretch(2)
+        panel.hide()
+        return panel
 
     # --- start-up ---------------------------------------------------------
 
@@ -370,7 +402,8 @@ class MainWindow(QMainWindow):
             self._load_health(connection.id)
         has_any = bool(connections)
         view.setVisible(has_any)
-        self.empty_label.setVisible(not has_any)
+        self.empty_panel.setVisible(not has_any)
+        self.details.setVisible(has_any)
         if has_any:
             ids = [c.id for c in connections]
             index = ids.index(current) if current in ids else 0

@@ -86,7 +86,7 @@ def test_sandbox_mode_starts_the_sandbox_with_the_demo_registration(
         assert settings.auth_url.startswith("http://127.0.0.1:")
         assert "accountant@sandbox.example" in window.note_label.text()
         assert window.registration_dialog is None
-        qtbot.waitUntil(lambda: window.empty_label.isVisible(), timeout=10_000)
+        qtbot.waitUntil(lambda: window.empty_panel.isVisible(), timeout=10_000)
         save_shot(window, shots, "app-sandbox-start")
 
         assert launch(sandbox=True, instance=name) is None

@@ -229,7 +229,7 @@ def test_first_run_registration_connect_pick_refresh_change_disconnect(
     qtbot.waitUntil(lambda: window.selected_connection() is None, timeout=10_000)
     assert window.services.context.registry.list() == []
     assert vault.load(connection.id) is None
-    assert window.empty_label.isVisible()
+    assert window.empty_panel.isVisible()
     save_shot(window, shots, "07b-main-disconnected")
 
 
