@@ -424,6 +424,8 @@ class RefreshWorker:
 
     def _process(self, job: _Job) -> None:
         try:
+            if job.held is None and self._adopt_unlocked(job):
+                return
             with self._locks.hold(job.grant_id):
                 self._refresh_locked(job)
         except SignInRequired as exc:
@@ -435,6 +437,20 @@ class RefreshWorker:
                 wrapped.__cause__ = exc
                 exc = wrapped
             self._finish_failed(job, exc, transient=exc.transient)
+
+    def _adopt_unlocked(self, job: _Job) -> bool:
+        """First use in this process: take valid stored tokens as they are.
+
+        Reading needs no lock (the vault always shows one whole
+        generation), so a script started while another process renews the
+        grant does not wait for that renewal if the stored token still has
+        time left.
+        """
+        stored = self._vault.load(job.grant_id)
+        if stored is None or not self._adoptable(job, stored, time.time()):
+            return False
+        self._finish_ok(job, stored, adopted=True)
+        return True
 
     def _refresh_locked(self, job: _Job) -> None:
         started = time.monotonic()

@@ -266,3 +266,19 @@ def test_tokens_from_a_sign_in_are_used_as_they_are(
     worker = start(workers, sandbox, vault, None, locks)
 
     assert worker.token("fresh") == answer["access_token"]
+
+
+def test_a_valid_stored_token_is_used_while_another_process_holds_the_lock(
+    sandbox: Sandbox,
+    vault: TokenVault,
+    registry: ConnectionRegistry,
+    locks: GrantLocks,
+    workers: list[RefreshWorker],
+) -> None:
+    connection = add_connection(sandbox, vault, registry, expired=False)
+    worker = start(workers, sandbox, vault, registry, locks)
+
+    with locks.hold(connection):  # as if another process were refreshing
+        token = worker.token(connection, timeout=5)
+
+    assert token == vault.load(connection).access_token
