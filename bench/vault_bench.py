@@ -1,7 +1,8 @@
 """Save and load of one 4.5 KB grant record: median times, calls per save.
 
-Runs on the Secret Service (gnome-keyring) when one answers, else on the
-in-memory keyring with Windows' limit. Usage:
+Runs on the Secret Service (gnome-keyring) when one answers, where a whole
+record fits one entry, and always on the in-memory keyring with Windows'
+2560-byte limit, where records are chunked. Usage:
 
     python bench/vault_bench.py [--rounds N] [--memory]
 """
@@ -19,21 +20,25 @@ from typing import Any
 from keyring.backend import KeyringBackend
 
 from sage_desktop.tokens import TokenSet
-from sage_desktop.vault import CHUNK_CHARS, TokenVault
+from sage_desktop.vault import CHUNK_CHARS, TokenVault, holds_whole_records
 from sage_desktop.vault.memory import MemoryKeyring
 
 
-def pick_backend(memory: bool) -> tuple[str, KeyringBackend]:
+def pick_backends(memory: bool) -> list[tuple[str, KeyringBackend]]:
+    chosen: list[tuple[str, KeyringBackend]] = []
     if not memory:
         try:
             from keyring.backends import SecretService
 
             backend = SecretService.Keyring()
             backend.get_password("sage-desktop-bench", "probe")
-            return "gnome-keyring (Secret Service)", backend
-        except Exception as exc:  # any failure: fall back
-            print(f"no Secret Service ({type(exc).__name__}); using memory")
-    return "in-memory (Windows 2560-byte limit)", MemoryKeyring(max_bytes=2560)
+            chosen.append(("gnome-keyring (Secret Service)", backend))
+        except Exception as exc:  # any failure: memory only
+            print(f"no Secret Service ({type(exc).__name__}); memory only")
+    chosen.append(
+        ("in-memory (Windows 2560-byte limit)", MemoryKeyring(max_bytes=2560))
+    )
+    return chosen
 
 
 def record_of_4_5_kb(n: int) -> TokenSet:
@@ -54,16 +59,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
+    for name, backend in pick_backends(args.memory):
+        measure(name, backend, args.rounds)
+        print()
 
-    name, backend = pick_backend(args.memory)
+
+def measure(name: str, backend: KeyringBackend, rounds: int) -> None:
     service = f"sage-desktop-bench-{uuid.uuid4().hex[:6]}"
     vault = TokenVault(backend, service=service, lock_dir=tempfile.mkdtemp())
     size = len(json.dumps(record_of_4_5_kb(0).to_record()))
-    chunks = -(-size // CHUNK_CHARS)
+    chunks = 0 if holds_whole_records(backend) else -(-size // CHUNK_CHARS)
 
     vault.save("bench", record_of_4_5_kb(0))
     saves, loads, calls = [], [], []
-    for n in range(1, args.rounds + 1):
+    for n in range(1, rounds + 1):
         before = vault.keychain_calls
         started = time.perf_counter()
         vault.save("bench", record_of_4_5_kb(n))
@@ -81,7 +90,7 @@ def main() -> None:
         "backend": name,
         "record_bytes": size,
         "chunks": chunks,
-        "rounds": args.rounds,
+        "rounds": rounds,
         "save_median_ms": round(statistics.median(saves) * 1000, 2),
         "load_median_ms": round(statistics.median(loads) * 1000, 2),
         "keychain_calls_per_save": statistics.median(calls),

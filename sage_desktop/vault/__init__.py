@@ -7,6 +7,6 @@ tests use.
 
 from __future__ import annotations
 
-from ._vault import CHUNK_CHARS, SERVICE, TokenVault
+from ._vault import CHUNK_CHARS, SERVICE, TokenVault, holds_whole_records
 
-__all__ = ["CHUNK_CHARS", "SERVICE", "TokenVault"]
+__all__ = ["CHUNK_CHARS", "SERVICE", "TokenVault", "holds_whole_records"]

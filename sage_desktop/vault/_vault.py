@@ -4,7 +4,9 @@ Layout under the keychain service ``sage-desktop`` (keyring "usernames"):
 
 ``grant/<id>``
     the head: ``{"v": 1, "gen": G, "n": K, "sha256": "..."}``; small, and
-    the only entry ever replaced in place.
+    the only entry ever replaced in place. Where one entry holds kilobytes
+    (Secret Service, macOS Keychain, KWallet) the record rides in the head
+    itself (``"data"``, ``K`` = 0): a save is then two keychain calls.
 ``grant/<id>/g<G>/c<i>``
     chunk ``i`` of generation ``G`` of the JSON record; written once, before
     the head that names it, and deleted after a newer head replaced it.
@@ -67,6 +69,16 @@ SERVICE = "sage-desktop"
 #: Characters per chunk: 2400 bytes as UTF-16, under Windows' 2560.
 CHUNK_CHARS = 1200
 
+#: Backends whose entries hold a whole record (several KB) in one item.
+_ROOMY_BACKENDS = frozenset(
+    {
+        "keyring.backends.SecretService",
+        "keyring.backends.libsecret",
+        "keyring.backends.macOS",
+        "keyring.backends.kwallet",
+    }
+)
+
 #: Unlocked read attempts before a read waits for writers to finish.
 _UNLOCKED_READS = 3
 
@@ -90,18 +102,20 @@ class _Head(NamedTuple):
     #: (generation, chunks) whose chunks may remain: the one this head
     #: replaced, deleted after the head was written, until a writer checks.
     dirty: tuple[tuple[int, int], ...] = ()
+    #: The whole record, when the backend holds it in one entry (chunks 0).
+    data: str | None = None
 
     def dump(self) -> str:
-        return json.dumps(
-            {
-                "v": 1,
-                "gen": self.generation,
-                "n": self.chunks,
-                "sha256": self.sha256,
-                "dirty": [list(d) for d in self.dirty],
-            },
-            separators=(",", ":"),
-        )
+        head: dict[str, Any] = {
+            "v": 1,
+            "gen": self.generation,
+            "n": self.chunks,
+            "sha256": self.sha256,
+            "dirty": [list(d) for d in self.dirty],
+        }
+        if self.data is not None:
+            head["data"] = self.data
+        return json.dumps(head, separators=(",", ":"))
 
 
 def _parse_head(raw: str) -> _Head | None:
@@ -113,12 +127,35 @@ def _parse_head(raw: str) -> _Head | None:
             int(data["n"]),
             str(data["sha256"]),
             tuple((int(g), int(n)) for g, n in data.get("dirty", ())),
+            data.get("data"),
         )
     except (ValueError, TypeError, KeyError):
         return None
-    if data.get("v") != 1 or head.generation < 1 or not 0 < head.chunks < 1000:
+    inline = isinstance(head.data, str) and head.chunks == 0
+    chunked = head.data is None and 0 < head.chunks < 1000
+    if data.get("v") != 1 or head.generation < 1 or not (inline or chunked):
         return None
     return head
+
+
+def holds_whole_records(backend: KeyringBackend) -> bool:
+    """True when one entry of ``backend`` can hold a whole grant record.
+
+    Windows Credential Manager holds 2560 bytes (UTF-16), less than one
+    Sage token pair, so records are chunked there; so they are for any
+    backend we do not know, to be safe. The Secret Service, macOS Keychain
+    and KWallet hold far more, and one entry saves keychain round trips.
+    """
+    from keyring.backends import chainer
+
+    from .memory import MemoryKeyring
+
+    if isinstance(backend, chainer.ChainerBackend):
+        members = list(backend.backends)
+        return bool(members) and all(holds_whole_records(m) for m in members)
+    if isinstance(backend, MemoryKeyring):
+        return backend.max_bytes is None
+    return type(backend).__module__ in _ROOMY_BACKENDS
 
 
 def _digest(payload: str) -> str:
@@ -280,6 +317,10 @@ class TokenVault:
         head = _parse_head(raw)
         if head is None:
             raise KeychainCorrupt()
+        if head.data is not None:
+            if _digest(head.data) != head.sha256:
+                raise KeychainCorrupt()
+            return head.generation, head.data
         parts = []
         for index in range(head.chunks):
             part = self._keychain.get(_chunk(key, head.generation, index), deadline)
@@ -316,15 +357,14 @@ class TokenVault:
 
             generation = current + 1
             payload = payload_for(generation)
-            chunks = _split(payload)
-            for index, part in enumerate(chunks):
-                self._keychain.set(_chunk(key, generation, index), part, deadline)
-            head = _Head(
-                generation,
-                len(chunks),
-                _digest(payload),
-                ((old.generation, old.chunks),) if old else (),
-            )
+            replaced = ((old.generation, old.chunks),) if old and old.chunks else ()
+            if holds_whole_records(self._keychain.backend(deadline)):
+                head = _Head(generation, 0, _digest(payload), replaced, payload)
+            else:
+                chunks = _split(payload)
+                for index, part in enumerate(chunks):
+                    self._keychain.set(_chunk(key, generation, index), part, deadline)
+                head = _Head(generation, len(chunks), _digest(payload), replaced)
             self._keychain.set(key, head.dump(), deadline)
 
             if old is not None:

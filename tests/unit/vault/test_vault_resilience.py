@@ -23,7 +23,7 @@ from sage_desktop.errors import (
 )
 from sage_desktop.tokens import TokenSet
 from sage_desktop.vault import TokenVault
-from sage_desktop.vault.memory import MemoryKeyring
+from sage_desktop.vault.memory import WINDOWS_MAX_BYTES, MemoryKeyring
 
 TOKENS = TokenSet("acc-" + "a" * 2044, 1.0, "ref-" + "r" * 2044, 2.0)
 
@@ -89,7 +89,7 @@ def test_a_locked_keychain_is_reported_without_prompting_again(
 def test_a_missing_chunk_that_stays_missing_is_damage(
     tmp_path: Path,
 ) -> None:
-    keyring = MemoryKeyring()
+    keyring = MemoryKeyring(max_bytes=WINDOWS_MAX_BYTES)
     vault = vault_on(keyring, tmp_path)
     vault.save("grant1", TOKENS)
     keyring.delete_password("sage-desktop", "grant/grant1/g1/c1")
@@ -222,3 +222,17 @@ def test_threads_of_one_process_never_tear_a_grant(tmp_path: Path) -> None:
     final = vault.load("grant1")
     assert final is not None
     assert final.generation == 120
+
+
+def test_a_record_held_in_its_head_is_checked_against_its_checksum(
+    tmp_path: Path,
+) -> None:
+    keyring = MemoryKeyring()
+    vault = vault_on(keyring, tmp_path)
+    vault.save("grant1", TOKENS)
+    head = keyring.get_password("sage-desktop", "grant/grant1")
+    assert head is not None
+    keyring.set_password("sage-desktop", "grant/grant1", head.replace("a", "b", 1))
+
+    with pytest.raises(KeychainCorrupt):
+        vault.load("grant1")
