@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Shared
+from keychain_helpers import Shared
 from vault_child import tag_of
 
 from sage_desktop.vault import TokenVault

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import platformdirs
 import pytest
-from conftest import KEYCHAIN
+from keychain_helpers import KEYCHAIN
 from keyring.backend import KeyringBackend
 
 from sage_desktop.connections import Connection, ConnectionRegistry

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Shared, file_shared
+from keychain_helpers import Shared, file_shared
 from vault_child import tag_of, tagged_tokens
 
 
