@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import (
+from e2e_helpers import (
     ACCOUNTANT,
     browser_command,
     files_holding,
@@ -66,6 +66,7 @@ def test_cli_login_in_chromium_stores_tokens_only_in_the_secret_service(
     assert connection
     items = secret_service_items(connection.group(1))
     assert items, "no Secret Service item for the new connection"
+    assert all(i.get("secret") for i in items)
     access = token.stdout.strip()
     secrets = [access, sandbox.env()["SAGE_DESKTOP_CLIENT_SECRET"]]
     secrets += [i.get("secret", "") for i in items]

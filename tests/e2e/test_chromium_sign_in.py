@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import browser_command, read_report
+from e2e_helpers import browser_command, read_report
 
 from sage_desktop.auth.receiver import LoopbackReceiver
 from sage_desktop.auth.request import AuthorizationRequest, new_state

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, FrozenApp
+from packaging_helpers import REPO, FrozenApp
 
 pytestmark = pytest.mark.packaging
 
