@@ -56,9 +56,10 @@ UNKNOWN = "Checking..."
 
 #: Seconds the copied access token may stay on the clipboard.
 CLIPBOARD_SECONDS = 60
-#: Seconds between retries while Sage is unreachable (the worker backs off
-#: on its own; this only paces the window's own requests).
-RETRY_SECONDS = 10.0
+#: Pacing of the window's own token requests while Sage is unreachable:
+#: 2 s, doubling up to 30 s (the worker adds its own backoff and jitter).
+RETRY_FIRST = 2.0
+RETRY_CAP = 30.0
 
 COLUMNS = ("User", "Email", "Region", "Business", "Status")
 # Qt.ItemDataRole.UserRole. Touching the ``Qt`` namespace builds all of its
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self._last_refresh: dict[str, float] = {}
         self._inflight: set[str] = set()
         self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
         self._clipboard_digest: str | None = None
         self._closing = False
         self._painted = False
@@ -579,6 +581,7 @@ class MainWindow(QMainWindow):
         self._refresh_item(connection_id)
 
     def _refresh(self, connection_id: str) -> None:
+        log.debug("asking for a fresh token for %s", connection_id)
         self._inflight.add(connection_id)
         if self._status.get(connection_id) != UNREACHABLE:
             self._status[connection_id] = REFRESHING
@@ -587,13 +590,18 @@ class MainWindow(QMainWindow):
         def done(health: TokenHealth | None) -> None:
             self._inflight.discard(connection_id)
             self._retry_at.pop(connection_id, None)
+            self._failures.pop(connection_id, None)
             self._errors.pop(connection_id, None)
             self._status[connection_id] = CONNECTED
             self._set_health(connection_id, health)
 
         def failed(exc: BaseException) -> None:
+            log.debug("no fresh token for %s: %r", connection_id, exc)
             self._inflight.discard(connection_id)
-            self._retry_at[connection_id] = time.monotonic() + RETRY_SECONDS
+            failures = self._failures.get(connection_id, 0) + 1
+            self._failures[connection_id] = failures
+            delay = min(RETRY_CAP, RETRY_FIRST * 2 ** (failures - 1))
+            self._retry_at[connection_id] = time.monotonic() + delay
             self._connection_failed(connection_id, exc)
 
         run_task(
@@ -668,6 +676,10 @@ class MainWindow(QMainWindow):
         verb = "Connected" if result.created else "Signed in again"
         self.statusBar().showMessage(f"{verb} as {connection.email}.", 10_000)
         self._connections[connection.id] = connection
+        self._retry_at.pop(connection.id, None)
+        self._failures.pop(connection.id, None)
+        self._refresh_item(connection.id)
+        self._update_actions()
         self.reload_connections(select_id=connection.id)
         if not connection.business_id:
             self.change_business(connection)

@@ -24,7 +24,12 @@ from sage_desktop.errors import CallbackTimeout, SignInRequired
 from sage_desktop.sandbox import DEMO, Sandbox, SandboxConfig
 from sage_desktop.sandbox.autobrowser import play
 from sage_desktop.ui.connect import ConnectDialog
-from sage_desktop.ui.main_window import CONNECTED, SIGN_IN_AGAIN, MainWindow
+from sage_desktop.ui.main_window import (
+    CONNECTED,
+    SIGN_IN_AGAIN,
+    UNREACHABLE,
+    MainWindow,
+)
 from sage_desktop.ui.picker import BusinessPicker
 from sage_desktop.ui.registration import RegistrationDialog
 from sage_desktop.ui.services import Services
@@ -359,3 +364,50 @@ def test_a_business_no_longer_reachable_is_reported_in_the_picker(
     assert picker.current_business_id() != business_id
     save_shot(picker, shots, "11-picker-business-gone")
     picker.reject()
+
+
+def test_sage_unreachable_shows_retrying_then_recovers(
+    qtbot: QtBot, make_window: MakeWindow, sandbox: Sandbox, shots: Path
+) -> None:
+    window = make_window(email=SOLE_TRADER)
+    connect_and_pick(qtbot, window, "", 1)
+    connection = window.selected_connection()
+    assert connection is not None
+
+    sandbox.add_faults("token", ["502_html", "500", "502_html"])
+    force_expiry(window)
+
+    qtbot.waitUntil(
+        lambda: window.status_of(connection.id) == UNREACHABLE, timeout=15_000
+    )
+    assert "Sage unreachable" in window.details_error.text()
+    save_shot(window, shots, "12-main-unreachable")
+    qtbot.waitUntil(
+        lambda: window.status_of(connection.id) == CONNECTED, timeout=30_000
+    )
+    assert window.details_error.isHidden()
+
+
+def test_sign_in_again_after_a_revoked_grant_restores_the_connection(
+    qtbot: QtBot, make_window: MakeWindow, sandbox: Sandbox
+) -> None:
+    window = make_window(email=SOLE_TRADER)
+    connect_and_pick(qtbot, window, "", 1)
+    connection = window.selected_connection()
+    assert connection is not None
+    sandbox.revoke_grants(SOLE_TRADER)
+    force_expiry(window)
+    qtbot.waitUntil(
+        lambda: window.status_of(connection.id) == SIGN_IN_AGAIN, timeout=15_000
+    )
+
+    window.sign_in_action.trigger()
+
+    qtbot.waitUntil(
+        lambda: window.status_of(connection.id) == CONNECTED, timeout=20_000
+    )
+    again = window.selected_connection()
+    assert again is not None
+    assert again.id == connection.id
+    assert again.business_id == connection.business_id
+    assert window.copy_action.isEnabled()
