@@ -27,7 +27,8 @@ def shots(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_leaks(qapp: object) -> Iterator[None]:
-    """Fail a test that leaves a worker thread running."""
+    """Fail a test that leaves a thread running: the refresh worker, a
+    sandbox, a callback receiver or the test browser included."""
     from PySide6.QtCore import QThreadPool
 
     before = set(threading.enumerate())
@@ -39,7 +40,9 @@ def no_leaks(qapp: object) -> Iterator[None]:
         alive = [
             t
             for t in threading.enumerate()
-            if t not in before and t.is_alive() and not t.daemon
+            if t not in before
+            and t.is_alive()
+            and not isinstance(t, threading._DummyThread)  # Qt's pool threads
         ]
         if not alive:
             break

@@ -254,6 +254,10 @@ def test_callback_url_mismatch_shows_the_timeout_explanation(
     )
     qtbot.waitUntil(lambda: dialog.copy_button.isEnabled(), timeout=10_000)
     save_shot(dialog, shots, "08-connect-waiting")
+    dialog.copy_button.click()
+    link = QGuiApplication.clipboard().text()
+    assert link.startswith(window.services.settings.auth_url.split("?")[0])
+    assert "code_challenge=" in link
     qtbot.waitUntil(lambda: not dialog.error.isHidden(), timeout=15_000)
 
     text = dialog.error.text()
