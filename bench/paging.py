@@ -3,7 +3,7 @@
 The sandbox's accountant reaches 2,500 businesses. With 50 ms added to
 every API call, SageClient (``$total`` known after page 1, then at most 4
 pages at once) is timed against following ``$next`` one page at a time,
-both at 200 items per page with ``attributes=all``. Goal: at least 3 times
+both at 200 items per page with the attributes the picker needs. Goal: at least 3 times
 faster. 13 pages, 4 at a time, take 4 round trips: 3.25x is the ceiling.
 
 Two servers, each in its own process (Sage's servers are not on the
@@ -36,9 +36,10 @@ import requests
 
 from sage_desktop.sandbox import Sandbox, SandboxConfig
 from sage_desktop.session import SageClient
+from sage_desktop.session.client import BUSINESS_ATTRIBUTES
 
 EMAIL = "accountant@sandbox.example"
-PARAMS = {"items_per_page": 200, "attributes": "all"}
+PARAMS = {"items_per_page": 200, "attributes": BUSINESS_ATTRIBUTES}
 
 
 def follow_next(client: SageClient) -> list[dict[str, Any]]:
@@ -101,7 +102,7 @@ def measure(client: SageClient, rounds: int) -> dict[str, float]:
     timings: dict[str, list[float]] = {"parallel": [], "sequential": []}
     for _ in range(rounds):
         started = time.perf_counter()
-        parallel = client.list_all("businesses", {"attributes": "all"})
+        parallel = client.list_all("businesses", {"attributes": BUSINESS_ATTRIBUTES})
         timings["parallel"].append(time.perf_counter() - started)
         started = time.perf_counter()
         sequential = follow_next(client)

@@ -36,6 +36,10 @@ from sage_desktop.models import Business, UserInfo
 
 log = logging.getLogger(__name__)
 
+#: What ``/businesses`` is asked for beyond id and name: Sage's
+#: ``attributes`` takes a comma-separated list; "all" triples the payload.
+BUSINESS_ATTRIBUTES = "name,country,subscriptions,is_demo"
+
 TokenProvider = Callable[[], str]
 UnauthorizedHook = Callable[[str], None]
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -186,15 +190,18 @@ class SageClient:
     def businesses(self, on_progress: ProgressCallback | None = None) -> list[Business]:
         """Every business the user can reach, the lead one marked.
 
-        Uses ``attributes=all`` so subscription state and country come in
-        the list, 200 per page (Sage's maximum), pages in parallel once
-        ``$total`` is known. ``on_progress(loaded, total)`` is called from
-        worker threads as pages arrive.
+        Asks for the attributes the picker shows (:data:`BUSINESS_ATTRIBUTES`)
+        so subscription state and country come in the list without the
+        weight of ``attributes=all``; 200 per page (Sage's maximum), pages
+        in parallel once ``$total`` is known. ``on_progress(loaded, total)``
+        is called from worker threads as pages arrive.
         """
         with ThreadPoolExecutor(1, thread_name_prefix="sage-lead") as pool:
             lead_future = pool.submit(self._lead_business_id)
             items = self.list_all(
-                "businesses", {"attributes": "all"}, on_progress=on_progress
+                "businesses",
+                {"attributes": BUSINESS_ATTRIBUTES},
+                on_progress=on_progress,
             )
             lead_id = lead_future.result()
         return [_to_business(item, lead_id) for item in items]
