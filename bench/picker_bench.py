@@ -21,7 +21,20 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SEARCHES = ("florist 0", "dental 01", "garage 099", "a1b2c3d4", "ltd", "0042")
+
+def searches(round_number: int) -> list[str]:
+    """What a user types in one round; each round types different text, so
+    no round benefits from the picker remembering an earlier search."""
+    n = round_number
+    return [
+        f"florist {n % 10}",
+        f"dental 0{n % 10}",
+        f"garage 0{n % 10}9",
+        f"{n % 16:x}a1b2c3d4",
+        f"ltd{' ' * (n % 2)}",
+        f"00{n % 10}2",
+        f"consulting {n % 10}{(n + 3) % 10}",
+    ]
 
 
 def rss_mb() -> float:
@@ -91,8 +104,8 @@ def main() -> int:
     viewport = picker.table.viewport()
     timings: list[float] = []
     gc.collect()
-    for _ in range(args.rounds):
-        for search in SEARCHES:
+    for round_number in range(args.rounds):
+        for search in searches(round_number):
             keys: list[object] = list(search) + [Qt.Key.Key_Backspace] * len(search)
             for key in keys:
                 began = time.perf_counter()

@@ -60,7 +60,8 @@ from sage_desktop.ui.app import launch
 session = launch(instance=sys.argv[1])
 wait_for_paint()
 loaded = {m: m in sys.modules for m in
-          ("requests", "keyring", "sage_desktop.sandbox", "sage_desktop.session")}
+          ("requests", "keyring", "sage_desktop.sandbox", "sage_desktop.session",
+           "PySide6.QtNetwork")}
 print(json.dumps({"shown": painted[0], "loaded": loaded}))
 session.window.close()
 session.close()

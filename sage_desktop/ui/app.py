@@ -122,6 +122,7 @@ def launch(
         from sage_desktop.ui.icon import app_icon
 
         app.setWindowIcon(app_icon())
+        single.listen()
         session.crash_handler = CrashHandler(window)
         session.crash_handler.install()
         if sandbox:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QFrame,
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sage_desktop.errors import SageDesktopError
+if TYPE_CHECKING:
+    from sage_desktop.errors import SageDesktopError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ def describe(exc: BaseException) -> ErrorText:
     Only :class:`SageDesktopError` messages are shown verbatim, because only
     they are written for users and kept free of tokens (see errors.py).
     """
+    from sage_desktop.errors import SageDesktopError
+
     if isinstance(exc, SageDesktopError):
         return ErrorText(exc.title, exc.explanation, exc.remedy)
     generic = SageDesktopError()
@@ -93,7 +97,7 @@ class ErrorBanner(QFrame):
     def show_error(self, exc: BaseException) -> None:
         """Show ``exc`` here (explanation and remedy)."""
         text = describe(exc)
-        if not isinstance(exc, SageDesktopError):
+        if not _is_ours(exc):
             log.error("unexpected failure shown to the user", exc_info=exc)
         self.show_text(text)
 
@@ -118,6 +122,12 @@ class ErrorBanner(QFrame):
         self._title.clear()
         self._body.clear()
         self.hide()
+
+
+def _is_ours(exc: BaseException) -> bool:
+    from sage_desktop.errors import SageDesktopError
+
+    return isinstance(exc, SageDesktopError)
 
 
 def _escape(text: str) -> str:

@@ -10,7 +10,6 @@ token's days left (Sage: 31 days) and the last refresh.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 import time
@@ -33,10 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sage_desktop.errors import SageDesktopError, SignInRequired
-from sage_desktop.models import Business
 from sage_desktop.ui.errors import ErrorBanner
-from sage_desktop.ui.services import BusinessBatch, Services, TokenHealth
+from sage_desktop.ui.services import Services, TokenHealth
 from sage_desktop.ui.workers import EventBridge, run_task
 
 if TYPE_CHECKING:
@@ -44,7 +41,10 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QTreeWidgetItem
 
     from sage_desktop.connections import Connection
+    from sage_desktop.errors import SageDesktopError
+    from sage_desktop.models import Business
     from sage_desktop.ui.picker import BusinessPicker
+    from sage_desktop.ui.services import BusinessBatch
 
 log = logging.getLogger(__name__)
 
@@ -612,6 +612,8 @@ class MainWindow(QMainWindow):
         )
 
     def _connection_failed(self, connection_id: str, exc: BaseException) -> None:
+        from sage_desktop.errors import SageDesktopError, SignInRequired
+
         if isinstance(exc, SignInRequired):
             self._status[connection_id] = SIGN_IN_AGAIN
         elif isinstance(exc, SageDesktopError) and exc.transient:
@@ -626,6 +628,8 @@ class MainWindow(QMainWindow):
 
     def _on_token_event(self, event: Any) -> None:
         """A refresh worker event (already on the GUI thread)."""
+        from sage_desktop.errors import SageDesktopError, SignInRequired
+
         connection_id = event.connection_id
         if connection_id not in self._connections:
             return
@@ -720,6 +724,8 @@ class MainWindow(QMainWindow):
                     picker.finish_loading()
 
             def failed(exc: BaseException) -> None:
+                from sage_desktop.errors import SageDesktopError
+
                 if current():
                     picker.loading_failed(exc)
                     if isinstance(exc, SageDesktopError):
@@ -826,6 +832,8 @@ class MainWindow(QMainWindow):
         connection_id = connection.id
 
         def done(problem: SageDesktopError | None) -> None:
+            from sage_desktop.errors import SageDesktopError
+
             self._inflight.discard(connection_id)
             self.statusBar().showMessage(f"Disconnected {connection.email}.", 10_000)
             self.reload_connections()
@@ -930,4 +938,6 @@ def _qt() -> Any:
 
 
 def _digest(text: str) -> str:
+    import hashlib
+
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

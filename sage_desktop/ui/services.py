@@ -18,14 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sage_desktop.errors import ApiError, SageDesktopError
-from sage_desktop.models import Business
-
 if TYPE_CHECKING:
     from sage_desktop.auth.flow import SignInFlow, SignInProgress
     from sage_desktop.config import Settings
     from sage_desktop.connections import Connection
     from sage_desktop.context import AppContext
+    from sage_desktop.errors import SageDesktopError
+    from sage_desktop.models import Business
     from sage_desktop.session import RefreshWorker, TokenEvent
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,8 @@ log = logging.getLogger(__name__)
 ITEMS_PER_PAGE = 200
 
 Opener = Callable[[str], object]
-BusinessBatch = tuple[list[Business], int, "int | None"]
+if TYPE_CHECKING:
+    BusinessBatch = tuple[list[Business], int, int | None]
 
 
 @dataclass(frozen=True)
@@ -232,6 +232,8 @@ class Services:
         The connection is forgotten even when Sage cannot be told; the
         returned error then says so, so the user can revoke it in Sage.
         """
+        from sage_desktop.errors import SageDesktopError
+
         problem: SageDesktopError | None = None
         tokens = self.context.vault.load(connection_id)
         if tokens is not None:
@@ -323,6 +325,8 @@ class Services:
 
 
 def _lead_business_id(client: Any) -> str | None:
+    from sage_desktop.errors import ApiError
+
     with contextlib.suppress(ApiError):
         data = client.request("GET", "businesses/lead")
         if isinstance(data, dict) and data.get("id") is not None:

@@ -16,8 +16,6 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from sage_desktop.errors import SageDesktopError
-
 log = logging.getLogger(__name__)
 
 Report = Callable[[object], None]
@@ -130,6 +128,8 @@ class _Task(QRunnable):
             result = fn(*args)
         except BaseException as exc:  # delivered to the GUI thread
             del fn
+            from sage_desktop.errors import SageDesktopError
+
             if not isinstance(exc, SageDesktopError):
                 log.error("background task failed", exc_info=exc)
             _strip_tracebacks(exc)

@@ -33,6 +33,7 @@ def test_a_second_start_in_another_process_brings_the_first_forward(
     name = unique_name()
     first = SingleInstance(name)
     assert first.acquire()
+    first.listen()
     script = (
         "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "import sage_desktop.ui\n"
@@ -60,6 +61,7 @@ def test_the_name_is_free_again_after_release() -> None:
     name = unique_name()
     first = SingleInstance(name)
     assert first.acquire()
+    first.listen()
     first.release()
 
     again = SingleInstance(name)

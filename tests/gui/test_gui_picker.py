@@ -79,20 +79,43 @@ def test_typing_in_the_table_goes_to_the_search_box(qtbot: QtBot) -> None:
     assert picker.focusWidget() is picker.search
 
 
-def test_inactive_business_is_listed_but_cannot_be_chosen(qtbot: QtBot) -> None:
+def test_inactive_business_is_listed_but_cannot_be_chosen(
+    qtbot: QtBot, shots: Path
+) -> None:
     picker = _picker(qtbot)
     businesses = make_businesses(10, inactive_every=4)
     picker.set_businesses(businesses)
     inactive = businesses[3]
     row = picker.model.row_of(inactive.id)
     assert row is not None
-
     index = picker.model.index(row, 0)
-    flags = picker.model.flags(index)
     tip = picker.model.data(index, Qt.ItemDataRole.ToolTipRole)
 
-    assert not flags & Qt.ItemFlag.ItemIsSelectable
+    qtbot.mouseClick(
+        picker.table.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=picker.table.visualRect(index).center(),
+    )
+
     assert "inactive" in tip.lower()
+    assert not picker.table.selectionModel().isRowSelected(row)
+    assert not picker.ok_button.isEnabled()
+    qtbot.keyClick(picker.table, Qt.Key.Key_Return)
+    assert picker.chosen_business() is None
+    assert "inactive" in picker.error.text().lower()
+    save_shot(picker, shots, "picker-inactive-refused")
+
+
+def test_arrow_keys_select_active_rows(qtbot: QtBot) -> None:
+    picker = _picker(qtbot)
+    picker.set_businesses(make_businesses(10, inactive_every=3))
+
+    qtbot.keyClick(picker.search, Qt.Key.Key_Down)
+
+    row = picker.table.currentIndex().row()
+    assert row == 1
+    assert picker.table.selectionModel().isRowSelected(row)
+    assert picker.ok_button.isEnabled()
 
 
 def test_lead_business_is_marked_and_chosen_first(qtbot: QtBot) -> None:
@@ -203,3 +226,24 @@ def test_only_the_lead_business_is_painted_bold(qtbot: QtBot, shots: Path) -> No
 
     assert all(f is None for f in fonts)
     save_shot(picker, shots, "picker-no-lead-shown")
+
+
+def test_backspace_and_late_pages_give_the_same_rows_as_a_fresh_search(
+    qtbot: QtBot,
+) -> None:
+    businesses = make_businesses(600)
+    picker = _picker(qtbot)
+    picker.begin_loading(600)
+    picker.add_batch(businesses[:200], 200, 600)
+    qtbot.keyClicks(picker.search, "bakery 00")
+    qtbot.keyClick(picker.search, Qt.Key.Key_Backspace)
+    picker.add_batch(businesses[200:], 600, 600)
+    picker.finish_loading()
+    qtbot.keyClicks(picker.search, "1")
+    qtbot.keyClick(picker.search, Qt.Key.Key_Backspace)
+    qtbot.keyClick(picker.search, Qt.Key.Key_Backspace)
+
+    shown = [picker.model.business_at(r) for r in range(picker.model.rowCount())]
+    expected = [b for b in businesses if "bakery " in b.name.casefold()]
+    assert picker.search.text() == "bakery "
+    assert shown == expected
