@@ -22,7 +22,8 @@ import time
 import uuid
 
 # Both children note the time of the main window's first paint: the moment
-# the user sees it. Only Qt's own classes are used to watch for it.
+# the user sees it. The watcher sits on that one window only (an app-wide
+# filter would tax every event of the app's many widgets, not the bare one).
 WATCH = """
 import sys, time
 from PySide6.QtCore import QEvent, QObject
@@ -31,13 +32,11 @@ app = QApplication(sys.argv[:1])
 painted = []
 class Watch(QObject):
     def eventFilter(self, obj, event):
-        if (not painted and event.type() == QEvent.Type.Paint
-                and isinstance(obj, QMainWindow)):
+        if not painted and event.type() == QEvent.Type.Paint:
             painted.append(time.time())
         return False
 watch = Watch()
-app.installEventFilter(watch)
-def wait_for_paint():
+def wait_for_paint(window):
     while not painted:
         app.processEvents()
 """
@@ -47,18 +46,22 @@ BARE = (
     + """
 window = QMainWindow()
 window.resize(900, 600)
+window.installEventFilter(watch)
 window.show()
-wait_for_paint()
+wait_for_paint(window)
 print(json.dumps({"shown": painted[0]}))
 """
 )
 
+# launch() shows the window; its first paint needs the event loop, which
+# only runs in wait_for_paint, so the watcher is in place in time.
 APP = (
     WATCH
     + """
 from sage_desktop.ui.app import launch
 session = launch(instance=sys.argv[1])
-wait_for_paint()
+session.window.installEventFilter(watch)
+wait_for_paint(session.window)
 loaded = {m: m in sys.modules for m in
           ("requests", "keyring", "sage_desktop.sandbox", "sage_desktop.session",
            "PySide6.QtNetwork")}
