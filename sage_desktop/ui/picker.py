@@ -124,6 +124,18 @@ class BusinessTableModel(QAbstractTableModel):
     ) -> int:
         return 0 if parent.isValid() else 4
 
+    def index(
+        self,
+        row: int,
+        column: int,
+        parent: QModelIndex | QPersistentModelIndex = _ROOT,
+    ) -> QModelIndex:
+        """One Python call per painted cell instead of the two (rowCount and
+        columnCount) that the inherited bounds check would make."""
+        if 0 <= row < len(self._visible) and 0 <= column < 4 and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
+
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY
     ) -> Any:
