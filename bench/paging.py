@@ -66,6 +66,8 @@ def serve_replay(pages: dict[int, bytes], latency: float, out: Any, stop: Any) -
 
     class Replay(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Like the sandbox: no Nagle stall between headers and body.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)
