@@ -89,6 +89,46 @@ def test_frozen_gui_shows_its_window_and_a_second_start_hands_over(
     assert not [b for b in BROKEN if b in output + second.stderr], output
 
 
+def test_frozen_gui_in_sandbox_mode_ends_cleanly_when_its_window_is_closed(
+    app: FrozenApp, tmp_path: Path
+) -> None:
+    if not shutil.which("Xvfb"):
+        pytest.skip("needs Xvfb (apt-get install xvfb)")
+    from x11_close import request_close, visible_windows, xvfb
+
+    log = tmp_path / "app.log"
+    with xvfb() as display, log.open("w") as out:
+        env = {**app.env, "QT_QPA_PLATFORM": "xcb", "DISPLAY": display}
+        proc = subprocess.Popen(
+            [str(app.exe), "-v", "--sandbox"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            title = "sage-desktop (sandbox)"
+            deadline = time.monotonic() + 30
+            while True:
+                windows = visible_windows(display)
+                ours = [w for w, name in windows.items() if name == title]
+                if ours and "sandbox running at" in log.read_text():
+                    break
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, windows
+                time.sleep(0.1)
+
+            request_close(display, ours[0])  # the user clicks the close box
+            code = proc.wait(timeout=30)
+        finally:
+            _stop(proc)
+
+    output = log.read_text()
+    assert code == 0, output
+    assert not [b for b in BROKEN if b in output], output
+
+
 def test_frozen_gui_quits_cleanly_after_showing_its_window(
     app: FrozenApp,
 ) -> None:
