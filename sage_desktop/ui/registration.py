@@ -83,6 +83,7 @@ class RegistrationDialog(QDialog):
         self.client_id.setObjectName("clientId")
         self.client_id.setAccessibleName("Client ID")
         self.client_id.setPlaceholderText("e.g. 4b6a.../a1f3...")
+        self.client_id.setCursorPosition(0)  # show the start of a long id
         self.client_secret = QLineEdit()
         self.client_secret.setObjectName("clientSecret")
         self.client_secret.setAccessibleName("Client secret")

@@ -415,3 +415,21 @@ def test_sign_in_again_after_a_revoked_grant_restores_the_connection(
     assert again.id == connection.id
     assert again.business_id == connection.business_id
     assert window.copy_action.isEnabled()
+
+
+def test_registration_rejects_a_bad_callback_url_with_its_explanation(
+    qtbot: QtBot, make_window: MakeWindow, shots: Path
+) -> None:
+    window = make_window()
+    window.registration_action.trigger()
+    dialog: RegistrationDialog = window.registration_dialog
+    dialog.url_fields[0].setText("http://example.com/callback")
+
+    dialog.save_button.click()
+
+    qtbot.waitUntil(lambda: not dialog.error.isHidden(), timeout=10_000)
+    assert dialog.isVisible()
+    assert "Traceback" not in dialog.error.text()
+    assert "What to do:" in dialog.error.text()
+    save_shot(dialog, shots, "13-registration-error")
+    dialog.reject()
