@@ -42,7 +42,12 @@ exit codes:
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
+    """The ``sage-desktop`` parser; without commands when the window opens.
+
+    Subcommand modules import requests and keyring: loading them only for a
+    subcommand keeps the window's start quick.
+    """
     parser = argparse.ArgumentParser(
         prog="sage-desktop",
         description=(
@@ -63,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (-vv: debug)"
     )
+    if not with_commands:
+        return parser
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:
@@ -100,8 +107,17 @@ def _run_gui(args: argparse.Namespace) -> int:
     return run_app(sandbox=args.sandbox)
 
 
+_WINDOW_OPTIONS = frozenset({"--sandbox", "-v", "-vv", "-vvv", "--verbose"})
+
+
+def _opens_the_window(argv: Sequence[str]) -> bool:
+    """True when only top-level options are given: the GUI starts."""
+    return all(arg in _WINDOW_OPTIONS for arg in argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(with_commands=not _opens_the_window(argv))
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
 

@@ -54,7 +54,7 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
-class _AnsweredSignal(Exception):  # noqa: N818
+class _AnsweredSignal(Exception):
     """Raised once a response has been sent, to unwind the handler."""
 
 

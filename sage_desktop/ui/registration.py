@@ -73,9 +73,10 @@ class RegistrationDialog(QDialog):
 
         intro = QLabel(
             "Welcome. sage-desktop needs your app's registration from Sage's "
-            "developer portal (developer.sage.com) before you can connect."
+            "App Registry (developerselfservice.sageone.com) before you can "
+            "connect."
             if first_run
-            else "Your app's registration from Sage's developer portal."
+            else "Your app's registration from Sage's App Registry."
         )
         intro.setWordWrap(True)
 
