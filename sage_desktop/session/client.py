@@ -16,10 +16,10 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -42,7 +42,11 @@ BUSINESS_ATTRIBUTES = "name,country,subscriptions,is_demo"
 
 TokenProvider = Callable[[], str]
 UnauthorizedHook = Callable[[str], None]
+T = TypeVar("T")
+
 ProgressCallback = Callable[[int, "int | None"], None]
+#: ``on_page(new_items, loaded, total)``: a page's items as it arrives.
+PageCallback = Callable[[list[T], int, "int | None"], None]
 
 # Paths that select nothing by X-Business (Sage does not echo it there).
 _UNSCOPED_ROOTS = frozenset({"businesses", "user"})
@@ -187,21 +191,37 @@ class SageClient:
             locale=str(data.get("locale") or ""),
         )
 
-    def businesses(self, on_progress: ProgressCallback | None = None) -> list[Business]:
+    def businesses(
+        self,
+        on_progress: ProgressCallback | None = None,
+        *,
+        on_page: PageCallback[Business] | None = None,
+    ) -> list[Business]:
         """Every business the user can reach, the lead one marked.
 
         Asks for the attributes the picker shows (:data:`BUSINESS_ATTRIBUTES`)
         so subscription state and country come in the list without the
         weight of ``attributes=all``; 200 per page (Sage's maximum), pages
         in parallel once ``$total`` is known. ``on_progress(loaded, total)``
-        is called from worker threads as pages arrive.
+        is called as pages arrive, and ``on_page(businesses, loaded, total)``
+        with each page's businesses, so a picker can show the first ones
+        while the rest load; an exception ``on_page`` raises stops paging.
         """
         with ThreadPoolExecutor(1, thread_name_prefix="sage-lead") as pool:
             lead_future = pool.submit(self._lead_business_id)
+
+            def deliver(
+                items: list[dict[str, Any]], loaded: int, total: int | None
+            ) -> None:
+                if on_page is not None:
+                    lead = lead_future.result()
+                    on_page([_to_business(i, lead) for i in items], loaded, total)
+
             items = self.list_all(
                 "businesses",
                 {"attributes": BUSINESS_ATTRIBUTES},
                 on_progress=on_progress,
+                on_page=deliver,
             )
             lead_id = lead_future.result()
         return [_to_business(item, lead_id) for item in items]
@@ -224,6 +244,7 @@ class SageClient:
         params: Mapping[str, Any] | None = None,
         *,
         on_progress: ProgressCallback | None = None,
+        on_page: PageCallback[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """All ``$items`` of a Sage list endpoint, in Sage's order.
 
@@ -232,7 +253,9 @@ class SageClient:
         than 150 concurrent requests with 429). Without ``$total`` the
         ``$next`` links are followed one at a time. Items are de-duplicated
         by id, since a list that changes while paging can shift an item
-        onto the next page.
+        onto the next page. ``on_page`` gets each page's new items as the
+        page arrives (not necessarily in order); what it raises stops the
+        paging and reaches the caller.
         """
         base_params = dict(params or {})
         base_params["items_per_page"] = self._items_per_page
@@ -244,17 +267,25 @@ class SageClient:
             or _as_int(first.get("$itemsPerPage"))
             or self._items_per_page
         )
-        loaded = len(_items_of(first))
-        _report(on_progress, loaded, total)
+        seen: set[str] = set()
+        loaded = 0
 
+        def arrived(page: dict[str, Any]) -> None:
+            nonlocal loaded
+            items = _items_of(page)
+            loaded += len(items)
+            _report(on_progress, loaded, total)
+            if on_page is not None:
+                on_page(_unseen(items, seen), loaded, total)
+
+        arrived(first)
         last = first
         if total is not None and first.get("$next"):
             page_count = max(1, math.ceil(total / per_page))
             remaining = list(range(2, page_count + 1))
             for number, page in self._fetch_parallel(path, base_params, remaining):
                 pages[number] = page
-                loaded += len(_items_of(page))
-                _report(on_progress, loaded, total)
+                arrived(page)
             last = pages[max(pages)]
 
         # Follow $next from the last page: the only way when $total is
@@ -269,8 +300,7 @@ class SageClient:
                 self.request("GET", self._resolve(next_link)), "page"
             )
             pages[number] = page
-            loaded += len(_items_of(page))
-            _report(on_progress, loaded, total)
+            arrived(page)
             next_link = page.get("$next")
 
         return _dedupe(item for key in sorted(pages) for item in _items_of(pages[key]))
@@ -566,8 +596,12 @@ def _items_of(page: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
-def _dedupe(items: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[str] = set()
+def _dedupe(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _unseen(items, set())
+
+
+def _unseen(items: Iterable[dict[str, Any]], seen: set[str]) -> list[dict[str, Any]]:
+    """The items whose id is not in ``seen`` (which learns them)."""
     result: list[dict[str, Any]] = []
     for item in items:
         key = str(item.get("id"))

@@ -9,7 +9,6 @@ are loaded.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -277,17 +276,23 @@ class Services:
         report: Callable[[BusinessBatch], None],
         cancelled: threading.Event,
     ) -> int:
-        """Fetch the businesses page by page, reporting each page at once.
+        """Fetch every business, reporting each page as it arrives.
 
-        Pages are fetched in order so the first 200 businesses are on
-        screen within one round trip; ``$next`` ends the list (Sage v3.1
-        paging). Returns how many were loaded.
+        The first page comes alone (it tells ``$total``), so the first 200
+        businesses are on screen within one round trip; the rest arrive
+        several pages at once (SageClient's paging). Returns how many were
+        loaded.
         """
         from sage_desktop.session import SageClient
 
-        # Limitation: SageClient.businesses() reports counts, not pages, so
-        # the picker pages here and reuses the session's item conversion.
-        from sage_desktop.session.client import _to_business
+        loaded = 0
+
+        def page(batch: list[Business], count: int, total: int | None) -> None:
+            nonlocal loaded
+            if cancelled.is_set():
+                raise _LoadCancelled
+            loaded = count
+            report((batch, count, total))
 
         client = SageClient.for_connection(
             self.worker(),
@@ -295,40 +300,14 @@ class Services:
             self.settings.api_url,
             timeout=self.settings.http_timeout,
         )
-        loaded = 0
         try:
-            lead_id = _lead_business_id(client)
-            page = 1
-            while not cancelled.is_set():
-                data = client.request(
-                    "GET",
-                    "businesses",
-                    params={
-                        "attributes": "all",
-                        "items_per_page": ITEMS_PER_PAGE,
-                        "page": page,
-                    },
-                )
-                if not isinstance(data, dict):
-                    break
-                items = [i for i in data.get("$items") or [] if isinstance(i, dict)]
-                batch = [_to_business(item, lead_id) for item in items]
-                loaded += len(batch)
-                total = data.get("$total")
-                report((batch, loaded, total if isinstance(total, int) else None))
-                if not items or not data.get("$next"):
-                    break
-                page += 1
+            client.businesses(on_page=page)
+        except _LoadCancelled:
+            log.info("stopped loading businesses for %s", connection_id)
         finally:
             client.close()
         return loaded
 
 
-def _lead_business_id(client: Any) -> str | None:
-    from sage_desktop.errors import ApiError
-
-    with contextlib.suppress(ApiError):
-        data = client.request("GET", "businesses/lead")
-        if isinstance(data, dict) and data.get("id") is not None:
-            return str(data["id"])
-    return None
+class _LoadCancelled(Exception):
+    """Raised from a page callback to stop loading businesses."""

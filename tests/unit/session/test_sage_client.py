@@ -15,6 +15,7 @@ from sage_desktop.errors import (
     RateLimited,
     SageUnavailable,
 )
+from sage_desktop.models import Business
 from sage_desktop.session import SageClient
 
 pytestmark = pytest.mark.timeout(30)
@@ -331,3 +332,45 @@ def test_one_business_reports_sages_reason_for_an_inactive_subscription(
 
     assert details.business.active is False
     assert details.inactive_reason == "Expired"
+
+
+def test_each_page_of_businesses_is_handed_over_as_it_arrives(
+    fake_api: FakeApi,
+) -> None:
+    fake_api.route = _business_pages(23)  # type: ignore[assignment]
+    batches: list[list[Business]] = []
+    lock = threading.Lock()
+
+    def on_page(batch: list[Business], loaded: int, total: int | None) -> None:
+        with lock:
+            batches.append(batch)
+        assert total == 23
+
+    client = client_for(fake_api, items_per_page=5)
+    businesses = client.businesses(on_page=on_page)
+
+    assert len(batches) == 5
+    assert batches[0] == businesses[:5]
+    assert sorted(b.id for batch in batches for b in batch) == sorted(
+        b.id for b in businesses
+    )
+    assert batches[0][0].is_lead
+
+
+def test_an_error_raised_by_the_page_callback_stops_the_paging(
+    fake_api: FakeApi,
+) -> None:
+    fake_api.route = _business_pages(23)  # type: ignore[assignment]
+
+    class Stop(Exception):
+        pass
+
+    def on_page(batch: list[Business], loaded: int, total: int | None) -> None:
+        raise Stop
+
+    client = client_for(fake_api, items_per_page=5)
+    with pytest.raises(Stop):
+        client.businesses(on_page=on_page)
+
+    pages = [s for s in fake_api.seen if s.path.endswith("/businesses")]
+    assert len(pages) == 1
