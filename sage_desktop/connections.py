@@ -32,7 +32,11 @@ from typing import TYPE_CHECKING, Any
 import filelock
 import platformdirs
 
-from sage_desktop.errors import ConnectionNotFound, RegistryCorrupt
+from sage_desktop.errors import (
+    ConfigError,
+    ConnectionNotFound,
+    RegistryCorrupt,
+)
 
 if TYPE_CHECKING:
     from sage_desktop.vault import TokenVault
@@ -144,6 +148,36 @@ class ConnectionRegistry:
         if by_email:
             return max(by_email, key=lambda c: c.last_used_at)
         return None
+
+    def choose(self, wanted: str | None) -> Connection:
+        """The connection ``--connection`` names, or the only one there is.
+
+        Raises :class:`ConnectionNotFound` when nothing matches ``wanted``
+        or there is no connection at all, and a :class:`ConfigError` naming
+        them all when there are several.
+        """
+        if wanted:
+            found = self.find(wanted)
+            if found is None:
+                raise ConnectionNotFound(
+                    f"No connection matches {wanted!r}.",
+                    remedy="Run 'sage-desktop connections' to see them.",
+                )
+            return found
+        connections = self.list()
+        if not connections:
+            raise ConnectionNotFound(
+                "There is no connection to Sage on this computer yet.",
+                remedy="Run 'sage-desktop login' first.",
+            )
+        if len(connections) > 1:
+            names = ", ".join(f"{c.id[:8]} ({c.email})" for c in connections)
+            raise ConfigError(
+                f"There are several connections: {names}.",
+                title="Which connection?",
+                remedy="Choose one with --connection ID or --connection EMAIL.",
+            )
+        return connections[0]
 
     def find_by_user(self, user_id: str) -> Connection | None:
         """The most recently used connection of a Sage user id, or None."""

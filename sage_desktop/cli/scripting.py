@@ -274,29 +274,18 @@ def _opened(args: argparse.Namespace) -> Iterator[_Open]:
 
 
 def pick_connection(registry: Any, wanted: str | None) -> Any:
-    """The connection named by ``--connection``, or the only one there is."""
-    if wanted:
-        connection = registry.find(wanted)
-        if connection is None:
-            raise ConnectionNotFound(
-                f"No connection matches {wanted!r}.",
-                remedy="Run 'sage-desktop connections' to see them.",
-            )
-    else:
-        connections = registry.list()
-        if not connections:
-            raise SignInRequired(
-                "There is no connection to Sage on this computer yet.",
-                remedy="Run 'sage-desktop login' first.",
-            )
-        if len(connections) > 1:
-            names = ", ".join(f"{c.id[:8]} ({c.email})" for c in connections)
-            raise ConfigError(
-                f"There are several connections: {names}.",
-                title="Which connection?",
-                remedy="Choose one with --connection ID or --connection EMAIL.",
-            )
-        connection = connections[0]
+    """The connection named by ``--connection``, or the only one there is.
+
+    No connection at all is "sign in needed" (exit code 3) for scripts.
+    """
+    try:
+        connection = registry.choose(wanted)
+    except ConnectionNotFound as exc:
+        if wanted:
+            raise
+        raise SignInRequired(
+            exc.explanation, remedy=exc.remedy, title="No connection yet"
+        ) from exc
     if connection.needs_sign_in:
         raise SignInRequired(
             f"The connection for {connection.email} needs a new sign-in.",

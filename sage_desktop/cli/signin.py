@@ -19,7 +19,6 @@ from sage_desktop.config import COUNTRIES, SCOPES
 from sage_desktop.context import AppContext
 from sage_desktop.errors import (
     ConfigError,
-    ConnectionNotFound,
     ExitCode,
     SageDesktopError,
 )
@@ -199,7 +198,7 @@ def run_logout(args: argparse.Namespace, context: AppContext | None = None) -> i
     """Revoke at Sage, then delete the tokens and the connection."""
     context = context or AppContext()
     registry = context.registry
-    connection = _pick(registry, args.connection)
+    connection = registry.choose(args.connection)
 
     revoke_problem = _revoke(context, connection)
     registry.remove(connection.id)
@@ -234,25 +233,3 @@ def _revoke(context: AppContext, connection: Connection) -> str | None:
     finally:
         endpoint.close()
     return None
-
-
-def _pick(registry: ConnectionRegistry, wanted: str | None) -> Connection:
-    if wanted:
-        found = registry.find(wanted)
-        if found is None:
-            raise ConnectionNotFound(f"No connection matches {wanted!r}.")
-        return found
-    connections = registry.list()
-    if not connections:
-        raise ConnectionNotFound(
-            "There is no connection on this computer.",
-            remedy="Nothing to sign out of; 'sage-desktop login' adds one.",
-        )
-    if len(connections) > 1:
-        names = ", ".join(f"{c.id[:8]} ({c.email})" for c in connections)
-        raise ConfigError(
-            f"There are several connections: {names}.",
-            title="Which connection?",
-            remedy="Choose one with --connection ID or --connection EMAIL.",
-        )
-    return connections[0]

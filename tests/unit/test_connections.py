@@ -14,7 +14,12 @@ import platformdirs
 import pytest
 
 from sage_desktop.connections import Connection, ConnectionRegistry, default_path
-from sage_desktop.errors import ConnectionNotFound, KeychainError, RegistryCorrupt
+from sage_desktop.errors import (
+    ConfigError,
+    ConnectionNotFound,
+    KeychainError,
+    RegistryCorrupt,
+)
 from sage_desktop.tokens import TokenSet
 from sage_desktop.vault import TokenVault
 from sage_desktop.vault.memory import MemoryKeyring
@@ -276,3 +281,43 @@ def test_concurrent_savers_lose_no_connection(tmp_path: Path) -> None:
 
     ids = sorted(c.id for c in ConnectionRegistry(path).list())
     assert ids == [f"id{n:02d}" for n in range(20)]
+
+
+def test_choosing_without_a_name_takes_the_only_connection(
+    registry: ConnectionRegistry,
+) -> None:
+    registry.save(connection())
+
+    assert registry.choose(None).id == "c0ffee01"
+
+
+def test_choosing_among_several_without_a_name_lists_them(
+    registry: ConnectionRegistry,
+) -> None:
+    registry.save(connection())
+    registry.save(connection("beef0002", email="bob@practice.example"))
+
+    with pytest.raises(ConfigError) as caught:
+        registry.choose(None)
+
+    assert "c0ffee01 (ada@practice.example)" in caught.value.explanation
+    assert "--connection" in caught.value.remedy
+    assert registry.choose("bob@practice.example").id == "beef0002"
+
+
+def test_choosing_with_no_connection_asks_for_a_sign_in(
+    registry: ConnectionRegistry,
+) -> None:
+    with pytest.raises(ConnectionNotFound) as caught:
+        registry.choose(None)
+
+    assert "sage-desktop login" in caught.value.remedy
+
+
+def test_choosing_a_name_that_matches_nothing_says_so(
+    registry: ConnectionRegistry,
+) -> None:
+    registry.save(connection())
+
+    with pytest.raises(ConnectionNotFound):
+        registry.choose("nobody@practice.example")
