@@ -128,3 +128,9 @@ def test_the_catalogue_imports_nothing_from_the_app() -> None:
     ]
 
     assert not [name for name in imported if name.startswith("sage_desktop")]
+
+
+def test_the_readme_carries_the_catalogue_word_for_word() -> None:
+    readme = Path(__file__).parents[3] / "README.md"
+
+    assert troubleshooting_markdown().strip() in readme.read_text()
