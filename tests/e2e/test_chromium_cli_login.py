@@ -9,14 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
-    ACCOUNTANT,
-    browser_command,
-    files_holding,
-    private_env,
-    read_report,
-    secret_service_items,
-)
+from e2e_helpers import ACCOUNTANT, browser_command, private_env, read_report
+from secret_scan import files_holding, secret_service_items
 
 from sage_desktop.sandbox import Sandbox
 

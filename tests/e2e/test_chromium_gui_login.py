@@ -10,15 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
-    ACCOUNTANT,
-    browser_command,
-    files_holding,
-    read_report,
-    secret_service_items,
-)
+from e2e_helpers import ACCOUNTANT, browser_command, read_report
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
+from secret_scan import files_holding, secret_service_items
 
 import sage_desktop.ui  # noqa: F401  (Qt work-arounds before any Qt call)
 from sage_desktop.connections import ConnectionRegistry

@@ -12,12 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from packaging_helpers import (
-    KEYCHAIN,
-    FrozenApp,
-    files_holding,
-    secret_service_items,
-)
+from packaging_helpers import KEYCHAIN, FrozenApp
+from secret_scan import files_holding, secret_service_items
 
 from sage_desktop import __version__
 from sage_desktop.cli import build_parser

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import errno
-import json
 import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from file_keyring import stored_records
 
 from sage_desktop.auth.flow import SignInFlow
 from sage_desktop.sandbox import DEMO
@@ -58,11 +59,5 @@ MakeFlow = Callable[..., SignInFlow]
 
 
 def stored_values(directory: Path) -> list[str]:
-    """Every secret the test-only ``cli_keyring`` holds in ``directory``."""
-    if not directory.exists():
-        return []
-    return [
-        str(json.loads(p.read_text())["p"])
-        for p in directory.iterdir()
-        if not p.name.startswith(".tmp-")
-    ]
+    """Every secret the test-only ``file_keyring`` holds in ``directory``."""
+    return [record["password"] for record in stored_records(directory)]

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from file_keyring import child_env
 from signin_helpers import stored_values
 
 from sage_desktop.sandbox import DEMO, Sandbox
 
-HERE = Path(__file__).resolve().parent
 REAL_KEYCHAIN = os.environ.get("SAGE_DESKTOP_TEST_KEYCHAIN") == "1"
 SOLE = "sole.trader@sandbox.example"
 
@@ -78,11 +78,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         if REAL_KEYCHAIN:
             env["SAGE_DESKTOP_TEST_KEYCHAIN"] = "1"
         else:
-            env["PYTHON_KEYRING_BACKEND"] = "cli_keyring.DirectoryKeyring"
-            env["CLI_TEST_KEYRING_DIR"] = str(keyring_dir)
-            env["PYTHONPATH"] = os.pathsep.join(
-                [str(HERE), env.get("PYTHONPATH", "")]
-            ).rstrip(os.pathsep)
+            env = child_env(env, keyring_dir)
         yield Cli(sandbox, env, tmp_path, keyring_dir)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from filekeyring import FileKeyring
+from file_keyring import FileKeyring, with_support_path
 from keyring.backend import KeyringBackend
 
 from sage_desktop.vault import TokenVault
@@ -55,6 +55,7 @@ class Shared:
             ],
             stdout=subprocess.PIPE,
             text=True,
+            env=with_support_path(os.environ),
         )
 
 

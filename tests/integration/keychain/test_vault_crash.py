@@ -27,7 +27,7 @@ def entries(shared: Shared) -> list[str]:
         from vault_backends import stored_entries
 
         return sorted(stored_entries(shared.backend, shared.service))
-    from filekeyring import FileKeyring
+    from file_keyring import FileKeyring
 
     assert isinstance(shared.backend, FileKeyring)
     return sorted(shared.backend.entries(shared.service))

@@ -2,8 +2,9 @@
 
 Usage: python vault_child.py MODE BACKEND LOCK_DIR SERVICE GRANT COUNT [START]
 
-BACKEND is "secret-service" or "file:<directory>". One line per event on
-stdout, flushed, so the parent knows how far the child got:
+BACKEND is "secret-service" or "file:<directory>" (``file_keyring``, which
+tests/support on PYTHONPATH provides). One line per event on stdout,
+flushed, so the parent knows how far the child got:
 ``saved <generation> <tag>``, ``conflict``, ``error <class>``.
 """
 
@@ -11,9 +12,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from keyring.backend import KeyringBackend
 
@@ -27,7 +25,7 @@ def backend_from(spec: str) -> KeyringBackend:
         from keyring.backends import SecretService
 
         return SecretService.Keyring()
-    from filekeyring import FileKeyring
+    from file_keyring import FileKeyring
 
     return FileKeyring(spec.removeprefix("file:"))
 

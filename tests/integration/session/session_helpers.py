@@ -113,7 +113,7 @@ class Shared:
 def shared_setup(tmp_path: Path, kind: str) -> Iterator[Shared]:
     """A sandbox and a keychain that child ``sage-desktop`` processes share.
 
-    ``kind`` "file": the test-only file keyring (``session_keyring``);
+    ``kind`` "file": the test-only file keyring (``file_keyring``);
     "secret-service": the real Secret Service of the session.
     """
     env = dict(os.environ)
@@ -121,15 +121,11 @@ def shared_setup(tmp_path: Path, kind: str) -> Iterator[Shared]:
         env[f"XDG_{name}_HOME"] = str(tmp_path / name.lower())
     env.pop("XDG_RUNTIME_DIR", None)
     if kind == "file":
-        from session_keyring import DIR_VARIABLE, FileKeyring
+        from file_keyring import FileKeyring, child_env
 
         keyring_dir = tmp_path / "keyring"
-        env[DIR_VARIABLE] = str(keyring_dir)
-        env["PYTHON_KEYRING_BACKEND"] = "session_keyring.FileKeyring"
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(HERE), *filter(None, [env.get("PYTHONPATH")])]
-        )
-        vault = TokenVault(FileKeyring(str(keyring_dir)), lock_dir=tmp_path / "vl")
+        env = child_env(env, keyring_dir)
+        vault = TokenVault(FileKeyring(keyring_dir), lock_dir=tmp_path / "vl")
     else:
         vault = TokenVault()
     registry = ConnectionRegistry(
