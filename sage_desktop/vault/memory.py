@@ -15,10 +15,13 @@ round trips an operation costs.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
+from typing import Any
 
 from keyring.backend import KeyringBackend
+from keyring.compat import properties
 from keyring.errors import PasswordDeleteError, PasswordSetError
 
 #: Windows' CRED_MAX_CREDENTIAL_BLOB_SIZE (wincred.h): 5 * 512 bytes.
@@ -36,7 +39,17 @@ class MemoryKeyring(KeyringBackend):
     Windows stores it; ``None`` means no limit (like the Secret Service).
     """
 
-    priority = 1
+    @properties.classproperty
+    def priority(cls) -> float:  # noqa: N805
+        """Viable only where ``PYTHON_KEYRING_BACKEND`` names this class.
+
+        keyring offers every loaded backend class with a priority to its
+        automatic choice (a chainer of them all): an in-memory keychain,
+        or a test's subclass of it, must never join the real one there.
+        """
+        if os.environ.get("PYTHON_KEYRING_BACKEND") != _qualified_name(cls):
+            raise RuntimeError("the in-memory keyring is only used when named")
+        return 1
 
     def __init__(self, max_bytes: int | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -84,3 +97,7 @@ class MemoryKeyring(KeyringBackend):
     def total_calls(self) -> int:
         """Keychain round trips so far (reads, writes and deletes)."""
         return sum(self.calls.values())
+
+
+def _qualified_name(cls: Any) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

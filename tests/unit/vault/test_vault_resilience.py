@@ -236,3 +236,22 @@ def test_a_record_held_in_its_head_is_checked_against_its_checksum(
 
     with pytest.raises(KeychainCorrupt):
         vault.load("grant1")
+
+
+def test_in_memory_keyrings_never_join_keyrings_automatic_choice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keyring.backend import get_all_keyring
+    from keyring.core import load_keyring
+
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    offered = get_all_keyring()
+
+    assert not [b for b in offered if isinstance(b, MemoryKeyring)]
+
+    monkeypatch.setenv(
+        "PYTHON_KEYRING_BACKEND", "sage_desktop.vault.memory.MemoryKeyring"
+    )
+    assert isinstance(
+        load_keyring("sage_desktop.vault.memory.MemoryKeyring"), MemoryKeyring
+    )
