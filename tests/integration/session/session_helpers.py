@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -134,3 +136,36 @@ def shared_setup(tmp_path: Path, kind: str) -> Iterator[Shared]:
     with Sandbox(SandboxConfig(token_size=256)) as sandbox:
         env.update(sandbox.env())
         yield Shared(sandbox, vault, registry, env)
+
+
+def hammer(client: Any, seconds: float, threads: int) -> Counter[str]:
+    """Call ``GET /user`` from ``threads`` threads for ``seconds``.
+
+    Returns what reached the callers: "ok", "api_<status>" for Sage's
+    errors, or the name of any other sage-desktop error.
+    """
+    from sage_desktop.errors import ApiError, SageDesktopError
+
+    outcomes = Counter[str]()
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def loop() -> None:
+        while time.monotonic() < stop_at:
+            try:
+                client.request("GET", "user")
+                outcome = "ok"
+            except ApiError as exc:
+                outcome = f"api_{exc.status}"
+            except SageDesktopError as exc:
+                outcome = type(exc).__name__
+            with lock:
+                outcomes[outcome] += 1
+            time.sleep(0.01)
+
+    pool = [threading.Thread(target=loop) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return outcomes

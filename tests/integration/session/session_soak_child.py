@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
-from collections import Counter
+
+from session_helpers import hammer
 
 from sage_desktop.context import AppContext
-from sage_desktop.errors import ApiError, SageDesktopError
 from sage_desktop.session import SageClient
 
 
@@ -21,31 +19,11 @@ def soak(connection_id: str, seconds: float, threads: int) -> dict[str, object]:
     context = AppContext()
     worker = context.worker
     client = SageClient.for_connection(worker, connection_id, context.settings.api_url)
-    calls = Counter[str]()
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-
-    def loop() -> None:
-        while time.monotonic() < stop_at:
-            try:
-                client.request("GET", "user")
-                outcome = "ok"
-            except ApiError as exc:
-                outcome = f"api_{exc.status}"
-            except SageDesktopError as exc:
-                outcome = type(exc).__name__
-            with lock:
-                calls[outcome] += 1
-            time.sleep(0.01)
-
-    pool = [threading.Thread(target=loop) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    client.close()
-    worker.stop()
-    return dict(calls)
+    try:
+        return dict(hammer(client, seconds, threads))
+    finally:
+        client.close()
+        worker.stop()
 
 
 if __name__ == "__main__":

@@ -6,14 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 
 import pytest
-from session_helpers import HERE, Shared, add_connection, settings_for
+from session_helpers import HERE, Shared, add_connection, hammer, settings_for
 
-from sage_desktop.errors import ApiError, SageDesktopError
 from sage_desktop.session import RefreshWorker, SageClient
 
 SECONDS = float(os.environ.get("SAGE_DESKTOP_SOAK_SECONDS", "60"))
@@ -49,29 +46,8 @@ def test_a_minute_of_short_lived_tokens_never_reaches_a_caller_as_an_error(
         settings_for(sandbox), shared.vault, shared.registry, locks=shared.locks()
     )
     client = SageClient.for_connection(worker, connection, sandbox.api_url)
-    outcomes = Counter[str]()
-    lock = threading.Lock()
-    stop_at = time.monotonic() + SECONDS
-
-    def loop() -> None:
-        while time.monotonic() < stop_at:
-            try:
-                client.request("GET", "user")
-                outcome = "ok"
-            except ApiError as exc:
-                outcome = f"api_{exc.status}"
-            except SageDesktopError as exc:
-                outcome = type(exc).__name__
-            with lock:
-                outcomes[outcome] += 1
-            time.sleep(0.01)
-
     try:
-        threads = [threading.Thread(target=loop) for _ in range(32)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = hammer(client, SECONDS, 32)
     finally:
         client.close()
         worker.stop()
