@@ -20,6 +20,7 @@ from sage_desktop.errors import ConfigError
 
 if TYPE_CHECKING:
     from sage_desktop.auth.endpoint import TokenEndpoint
+    from sage_desktop.auth.last_sign_in import SignInRecord
     from sage_desktop.connections import ConnectionRegistry
     from sage_desktop.session import RefreshWorker
     from sage_desktop.vault import TokenVault
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class AppContext:
-    """Settings, vault and registry of one process, created on first use.
+    """Settings, vault, registry and sign-in record of one process, created
+    on first use.
 
     Anything passed in is used as is (tests pass an in-memory keyring, a
     registry in a temporary directory or ready-made settings).
@@ -43,6 +45,7 @@ class AppContext:
         vault: TokenVault | None = None,
         registry: ConnectionRegistry | None = None,
         keyring_backend: Any = None,
+        sign_in_record: SignInRecord | None = None,
     ) -> None:
         self._env = os.environ if env is None else env
         self._settings = settings
@@ -50,6 +53,7 @@ class AppContext:
         self._vault = vault
         self._registry = registry
         self._keyring_backend = keyring_backend
+        self._sign_in_record = sign_in_record
         self._lock = threading.RLock()
         self._worker: RefreshWorker | None = None
 
@@ -88,6 +92,16 @@ class AppContext:
 
                 self._registry = ConnectionRegistry(vault=self.vault)
             return self._registry
+
+    @property
+    def sign_in_record(self) -> SignInRecord:
+        """Where how the last sign-in ended is kept (see ``doctor``)."""
+        with self._lock:
+            if self._sign_in_record is None:
+                from sage_desktop.auth.last_sign_in import SignInRecord
+
+                self._sign_in_record = SignInRecord()
+            return self._sign_in_record
 
     def client_secret(self) -> str:
         """The app's client secret: ``SAGE_DESKTOP_CLIENT_SECRET``, else the

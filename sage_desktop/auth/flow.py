@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sage_desktop.auth.browser import Opener, open_in_background, system_browser
 from sage_desktop.auth.endpoint import TokenEndpoint
+from sage_desktop.auth.last_sign_in import LastSignIn, SignInRecord
 from sage_desktop.auth.receiver import (
     DEFAULT_TIMEOUT,
     CallbackResult,
@@ -31,7 +32,7 @@ from sage_desktop.auth.receiver import (
 )
 from sage_desktop.auth.request import AuthorizationRequest, new_state
 from sage_desktop.config import Settings
-from sage_desktop.errors import SageDesktopError
+from sage_desktop.errors import SageDesktopError, SignInCancelled
 from sage_desktop.models import Business, UserInfo
 from sage_desktop.tokens import TokenSet
 
@@ -108,6 +109,8 @@ class SignInFlow:
             running :meth:`run` (and from the browser thread on failure).
         client_factory: builds the API client from a token provider;
             default :class:`~sage_desktop.session.SageClient`.
+        record: where how each sign-in ended is kept for ``doctor``;
+            default ``last-sign-in.json`` in the user state directory.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class SignInFlow:
         opener: Opener = system_browser,
         on_progress: Callable[[SignInProgress], None] | None = None,
         client_factory: ClientFactory | None = None,
+        record: SignInRecord | None = None,
     ) -> None:
         self._settings = settings
         self._endpoint = endpoint
@@ -128,6 +132,7 @@ class SignInFlow:
         self._opener = opener
         self._on_progress = on_progress
         self._client_factory = client_factory or self._default_client
+        self._record = record or SignInRecord()
         self._receiver: LoopbackReceiver | None = None
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
@@ -135,7 +140,9 @@ class SignInFlow:
 
     @classmethod
     def from_context(cls, context: AppContext, **kwargs: object) -> SignInFlow:
-        """A flow on the context's settings, secret, vault and registry."""
+        """A flow on the context's settings, secret, vault, registry and
+        sign-in record."""
+        kwargs.setdefault("record", context.sign_in_record)
         return cls(
             context.settings,
             context.token_endpoint(),
@@ -165,11 +172,25 @@ class SignInFlow:
         open_browser: bool = True,
         fetch_businesses: bool = False,
     ) -> SignInResult:
-        """Run the sign-in to the end; raises the mapped error on failure."""
-        callback, request = self._wait_for_callback(
-            country=country, scope=scope, timeout=timeout, open_browser=open_browser
-        )
-        return self._complete(callback, request, fetch_businesses)
+        """Run the sign-in to the end; raises the mapped error on failure.
+
+        How it ended is recorded for ``sage-desktop doctor``, because the
+        code's expiry or a refused region leave nothing to probe later. A
+        cancelled sign-in is not an outcome and leaves the record alone.
+        """
+        region = (country or self._settings.country or "").upper() or None
+        try:
+            callback, request = self._wait_for_callback(
+                country=country, scope=scope, timeout=timeout, open_browser=open_browser
+            )
+            result = self._complete(callback, request, fetch_businesses)
+        except SignInCancelled:
+            raise
+        except SageDesktopError as exc:
+            self._record.remember(LastSignIn.failure(exc, region=region))
+            raise
+        self._record.remember(LastSignIn.success(region=region))
+        return result
 
     # --- steps --------------------------------------------------------------
 

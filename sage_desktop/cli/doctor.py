@@ -26,9 +26,10 @@ DOCTOR_EPILOG = """\
 Checks: the app registration (client id, callback URLs, region), the
 keychain, the client secret, that each callback port can be bound, that
 Sage's sign-in page, token endpoint and API answer, that Sage accepts the
-client id and secret and each callback URL, and for each connection the
-stored tokens (read from the keychain; nothing is refreshed), the region
-and the chosen business.
+client id and secret and each callback URL, how the last sign-in ended
+(an expired code or a refused region can only be seen then), and for each
+connection the stored tokens (read from the keychain; nothing is
+refreshed), the region and the chosen business.
 
 exit codes: 0 nothing failed (warnings allowed), 1 a check failed,
 2 usage (no such connection).

@@ -166,7 +166,7 @@ CAUSES: tuple[Cause, ...] = (
         detection=(
             "Sage's callback carries error=Invalid request&reason=Email "
             "already in use; doctor compares the region passed to Sage with "
-            "each connection's region."
+            "each connection's region, and reports a sign-in that failed so."
         ),
         text=Text(
             "Wrong region",
@@ -297,7 +297,10 @@ CAUSES: tuple[Cause, ...] = (
         id="code_expired",
         name="The authorization code expired (60 s) or was used twice",
         number=8,
-        detection="Exchanging the callback's code answers invalid_grant.",
+        detection=(
+            "Exchanging the callback's code answers invalid_grant; doctor "
+            "reports the last sign-in when it failed so."
+        ),
         text=Text(
             "Sign-in took too long",
             "Sage's one-time sign-in code expired (it lives 60 seconds) or "
@@ -449,7 +452,8 @@ def troubleshooting_markdown() -> str:
         "",
         "Run `sage-desktop doctor` (or Settings > Diagnostics... in the app): "
         "it checks the registration, the keychain, the callback ports, "
-        "Sage's endpoints and every connection without asking for anything, "
+        "Sage's endpoints, how the last sign-in ended and every connection "
+        "without asking for anything, "
         "and says what to do. `sage-desktop doctor --json` makes a report for "
         "a support ticket; it never contains a token or the client secret.",
         "",

@@ -3,7 +3,8 @@
 Every check needs no user action and spends nothing: no refresh token is
 sent (token health is read from the vault), Sage's endpoints get a plain
 GET with a short timeout, and the client credentials are tried with a
-made-up authorization code that Sage can only refuse. The chosen business
+made-up authorization code that Sage can only refuse. How the last sign-in
+ended is read from the record the sign-in leaves behind. The chosen business
 is fetched with a token from the refresh worker, the one place that
 refreshes, so a check never races another sage-desktop process.
 
@@ -311,6 +312,7 @@ class Doctor:
                 yield self._endpoint(session, check_id, name, url)
             client_ok = yield from self._client_credentials(settings, secret)
             yield self._callback_registered(session, settings, client_ok)
+            yield self._last_sign_in(settings)
 
             connections = yield from self._connections()
             if not connections:
@@ -653,6 +655,79 @@ class Doctor:
             details=details,
         )
 
+    # --- the last sign-in -----------------------------------------------
+
+    def _last_sign_in(self, settings: Settings) -> CheckResult:
+        """How the last sign-in ended, as the sign-in itself recorded it.
+
+        An expired or reused code (cause 8) and a region Sage refused
+        (cause 3) exist only while a sign-in runs, so nothing can be
+        probed afterwards. A failure stays until a sign-in succeeds; a
+        passing problem on Sage's side only warns.
+        """
+        check_id, title = "last_sign_in", "Last sign-in"
+        record = self._context.sign_in_record
+        try:
+            last = record.load()
+        except (OSError, ValueError) as exc:
+            log.warning("could not read %s: %s", record.path, exc)
+            return _result(
+                check_id,
+                title,
+                Status.SKIP,
+                f"its record cannot be read ({type(exc).__name__})",
+                details={"path": str(record.path)},
+            )
+        if last is None:
+            return _result(
+                check_id, title, Status.SKIP, "none recorded on this computer yet"
+            )
+
+        when = _when(last.at, self._now())
+        details = {k: v for k, v in last.to_dict().items() if k != "version"}
+        notes = (f"Region passed to Sage: {last.region}",) if last.region else ()
+        if not last.failed:
+            return _result(
+                check_id, title, Status.OK, f"succeeded {when}", details=details
+            )
+
+        status = Status.WARN if last.transient else Status.FAIL
+        summary = f"failed {when}: {last.title or last.error or 'unknown error'}"
+        try:
+            entry = catalogue_cause(last.cause or "")
+        except KeyError:
+            return CheckResult(
+                check_id,
+                title,
+                status,
+                summary,
+                cause=last.cause,
+                explanation=f"The last sign-in failed ({last.error}).",
+                remedy=(
+                    "Sign in again. If it fails the same way, attach the "
+                    "output of 'sage-desktop doctor --json' to a support "
+                    "request."
+                ),
+                details=details,
+                notes=notes,
+            )
+        # The error kept only its title; it names the variant, if any.
+        variant = next(
+            (name for name, text in entry.variants.items() if text.title == last.title),
+            None,
+        )
+        result = _result(
+            check_id,
+            title,
+            status,
+            summary,
+            entry.id,
+            variant=variant,
+            values={"callback_urls": list(settings.redirect_uris)},
+            details=details,
+        )
+        return replace(result, notes=notes)
+
     # --- connections ----------------------------------------------------
 
     def _connections(self) -> Generator[CheckResult, None, list[Connection]]:
@@ -982,6 +1057,25 @@ def _quiet(logger_name: str) -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(expected)
+
+
+def _when(at: float, now: float) -> str:
+    """``2024-05-03 14:02 (3 minutes ago)``, in the computer's local time."""
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+    seconds = max(0.0, now - at)
+    if seconds < 60:
+        ago = "just now"
+    elif seconds < 3600:
+        ago = _ago(int(seconds // 60), "minute")
+    elif seconds < 2 * 86400:
+        ago = _ago(int(seconds // 3600), "hour")
+    else:
+        ago = _ago(int(seconds // 86400), "day")
+    return f"{stamp} ({ago})"
+
+
+def _ago(count: int, unit: str) -> str:
+    return f"{count} {unit}{'s' if count != 1 else ''} ago"
 
 
 def _days(days: float) -> str:

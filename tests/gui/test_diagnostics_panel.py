@@ -19,6 +19,7 @@ from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from sage_desktop.auth.flow import SignInFlow
+from sage_desktop.auth.last_sign_in import SignInRecord
 from sage_desktop.config import Settings, load_settings
 from sage_desktop.connections import Connection, ConnectionRegistry
 from sage_desktop.context import AppContext
@@ -47,12 +48,18 @@ class Lab:
         self.settings = load_settings(env=sandbox.env(), path=root / "none.json")
         self.vault = TokenVault(backend=MemoryKeyring(), lock_dir=root / "locks")
         self.registry = ConnectionRegistry(path=root / "c.json", vault=self.vault)
+        self.record = SignInRecord(root / "last-sign-in.json")
         self.issued: list[str] = []
         self.held: list[socket.socket] = []
 
     def context(self, **changes: Any) -> AppContext:
         settings = self.settings.with_(**changes) if changes else self.settings
-        return AppContext(settings=settings, vault=self.vault, registry=self.registry)
+        return AppContext(
+            settings=settings,
+            vault=self.vault,
+            registry=self.registry,
+            sign_in_record=self.record,
+        )
 
     def connect(
         self, email: str, *, region: str = "GB", expired_access: bool = False
@@ -312,7 +319,9 @@ def _sign_in(settings: Settings, lab: Lab, email: str, **kw: Any) -> BaseExcepti
         play(url, email=email)
         return True
 
-    flow = SignInFlow(settings, endpoint, lab.vault, lab.registry, opener=opener)
+    flow = SignInFlow(
+        settings, endpoint, lab.vault, lab.registry, opener=opener, record=lab.record
+    )
     try:
         flow.run(timeout=10, **kw)
     except SageDesktopError as exc:
@@ -344,6 +353,26 @@ def test_sign_in_failures_show_the_catalogue_words_in_the_window(
     assert text.title in banner.text()
     assert text.explanation in banner.text()
     assert text.remedy in banner.text()
+
+
+@pytest.mark.parametrize("cause_id", ["region_mismatch", "code_expired"])
+def test_the_panel_recalls_a_failed_sign_in_with_its_remedy(
+    qtbot: QtBot, lab: Lab, cause_id: str
+) -> None:
+    if cause_id == "code_expired":
+        lab.sandbox.config.code_ttl = 0
+        _sign_in(lab.settings, lab, SOLE)
+    else:
+        _sign_in(lab.settings, lab, US_USER, country="gb")
+
+    panel = run_panel(qtbot, lab.context())
+
+    text = cause(cause_id).render()
+    assert ("failed", "Last sign-in") in [(s, t) for s, t, _ in panel.rows()]
+    assert any(t == "Last sign-in" and text.title in r for _, t, r in panel.rows())
+    assert text.explanation in panel.text()
+    assert f"What to do: {text.remedy}" in panel.text()
+    assert '"last_sign_in"' in panel.report_text()
 
 
 # --- reached from the main window --------------------------------------------

@@ -106,6 +106,7 @@ def test_region_mismatch_shows_the_region_and_sages_cookie_page(app: App) -> Non
     assert login.code == ExitCode.ERROR
     assert cause("region_mismatch").text.title in login.err
     assert CLEAR_COOKIES_URL in login.err
+    assert "[FAIL] Last sign-in: failed " in doctor.out
     assert "[warn] Region (us.user@sandbox.example)" in doctor.out
     assert "sign-in passes region GB but this login is in US" in doctor.out
     assert "Sign in again and choose US." in doctor.out
@@ -260,14 +261,20 @@ def test_missing_client_secret_is_named(
 # --- 8. authorization code expired -------------------------------------------
 
 
-def test_expired_code_says_the_sign_in_took_too_long(app: App) -> None:
+def test_expired_code_says_the_sign_in_took_too_long_and_doctor_recalls_it(
+    app: App,
+) -> None:
     app.sandbox.config.code_ttl = 0
 
     login = app.login("--timeout", "20")
+    doctor = app.doctor()
 
     assert login.code == ExitCode.ERROR
     assert cause("code_expired").text.title in login.err
     assert_explained(login.err, "code_expired")
+    assert doctor.code == ExitCode.ERROR
+    assert "[FAIL] Last sign-in: failed " in doctor.out
+    assert_explained(doctor.out, "code_expired")
 
 
 # --- 9. business access lost, inactive or changed ----------------------------
@@ -366,11 +373,18 @@ def test_json_report_for_support_holds_no_secret(app: App) -> None:
         "endpoint",
         "client_credentials",
         "callback_registered",
+        "last_sign_in",
         "tokens",
         "region",
         "business",
     }
-    assert all(ACCOUNTANT in c["title"] for c in report["checks"][9:])
+    per_connection = [
+        c
+        for c in report["checks"]
+        if c["id"].startswith(("tokens.", "region.", "business."))
+    ]
+    assert per_connection
+    assert all(ACCOUNTANT in c["title"] for c in per_connection)
 
 
 def test_unknown_connection_is_a_usage_error(app: App) -> None:
