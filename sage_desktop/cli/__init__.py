@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sage_desktop import __version__
-from sage_desktop.errors import ExitCode, SageDesktopError
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def _run_gui(args: argparse.Namespace) -> int:
             "sage-desktop: the desktop window is not available in this build.",
             file=sys.stderr,
         )
-        return ExitCode.ERROR
+        return 1  # ExitCode.ERROR
     return run_app(sandbox=args.sandbox)
 
 
@@ -126,7 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is None:
             return _run_gui(args)
         return handler(args)
-    except SageDesktopError as exc:
+    except Exception as exc:
+        # Imported here: the error tree loads the troubleshooting catalogue,
+        # which the window's start does not need.
+        from sage_desktop.errors import SageDesktopError
+
+        if not isinstance(exc, SageDesktopError):
+            raise
         print(f"sage-desktop: {exc.user_message()}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ shows (they load on first use, on worker threads where they block).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -40,6 +41,11 @@ _QT_LEVELS = {
 }
 # Harmless warnings of the offscreen and minimal platforms.
 _QUIET = ("does not support propagateSizeHints",)
+
+#: Set to 1, the app says so on stderr once its window has painted, then
+#: quits: how smoke tests and the start-up bench see a frozen build come up.
+QUIT_AFTER_SHOW = "SAGE_DESKTOP_QUIT_AFTER_SHOW"
+SHOWN_MARKER = "sage-desktop: first window shown"
 
 
 def _qt_message(mode: QtMsgType, context: Any, message: str) -> None:
@@ -133,13 +139,18 @@ def launch(
 
     # After the first frame: what it starts never delays that frame.
     window.first_painted.connect(lambda: QTimer.singleShot(0, after_show))
+    if os.environ.get(QUIT_AFTER_SHOW) == "1":
+        window.first_painted.connect(lambda: _report_shown_and_quit(app))
     return session
+
+
+def _report_shown_and_quit(app: QApplication) -> None:
+    print(SHOWN_MARKER, file=sys.stderr, flush=True)
+    QTimer.singleShot(0, app.quit)
 
 
 def _use_sandbox(services: Services) -> tuple[list[Callable[[], None]], str]:
     """Start the sandbox and point the services at it (demo registration)."""
-    import os
-
     from sage_desktop.connections import ConnectionRegistry
     from sage_desktop.context import AppContext
     from sage_desktop.sandbox import Sandbox

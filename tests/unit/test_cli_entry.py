@@ -12,7 +12,8 @@ import sage_desktop.cli as cli
 
 def fake_run_app(sandbox):
     loaded = [m for m in ("sage_desktop.cli.scripting", "sage_desktop.cli.signin",
-                          "requests", "keyring") if m in sys.modules]
+                          "sage_desktop.errors", "requests", "keyring")
+              if m in sys.modules]
     print("sandbox" if sandbox else "plain", ",".join(loaded) or "-")
     return 0
 
