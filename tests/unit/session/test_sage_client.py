@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -368,9 +370,103 @@ def test_an_error_raised_by_the_page_callback_stops_the_paging(
     def on_page(batch: list[Business], loaded: int, total: int | None) -> None:
         raise Stop
 
-    client = client_for(fake_api, items_per_page=5)
+    client = client_for(fake_api, items_per_page=5, max_parallel_pages=2)
     with pytest.raises(Stop):
         client.businesses(on_page=on_page)
 
     pages = [s for s in fake_api.seen if s.path.endswith("/businesses")]
-    assert len(pages) == 1
+    # Page 2 may have been asked for with page 1; nothing after that.
+    assert {1} <= {int(s.query["page"]) for s in pages} <= {1, 2}
+
+
+def test_pages_are_fetched_at_most_the_bound_at_once(fake_api: FakeApi) -> None:
+    pages_of = _business_pages(23)
+    lock = threading.Lock()
+    now = most = 0
+
+    def route(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        nonlocal now, most
+        with lock:
+            now += 1
+            most = max(most, now)
+        try:
+            time.sleep(0.02)
+            return pages_of(seen)  # type: ignore[operator, no-any-return]
+        finally:
+            with lock:
+                now -= 1
+
+    fake_api.route = route
+    client = client_for(fake_api, items_per_page=2, max_parallel_pages=3)
+
+    items = client.list_all("businesses")
+
+    assert [i["id"] for i in items] == [f"b{i}" for i in range(23)]
+    assert most == 3
+    pages = sorted(int(s.query["page"]) for s in fake_api.seen)
+    assert pages == list(range(1, 13))
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_pages_asked_for_ahead_of_a_short_list_are_dropped_even_if_they_fail(
+    fake_api: FakeApi, status: int
+) -> None:
+    short = _business_pages(3)
+
+    def route(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        if seen.query.get("page", "1") != "1":
+            return status, {"Content-Type": "text/html"}, b"<html>gone</html>"
+        time.sleep(0.2)  # the pages asked for ahead fail before page 1 comes
+        return short(seen)  # type: ignore[operator, no-any-return]
+
+    fake_api.route = route
+    client = client_for(fake_api, items_per_page=5)
+
+    items = client.list_all("businesses")
+
+    assert [i["id"] for i in items] == ["b0", "b1", "b2"]
+    asked = sorted(int(s.query["page"]) for s in fake_api.seen)
+    assert asked == [1, 2, 3, 4]  # the default window of 4
+
+
+def test_a_failing_page_within_the_list_is_an_error(fake_api: FakeApi) -> None:
+    pages_of = _business_pages(23)
+
+    def route(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        if seen.query.get("page") == "5":
+            return 502, {"Content-Type": "text/html"}, b"<html>Bad gateway</html>"
+        return pages_of(seen)  # type: ignore[operator, no-any-return]
+
+    fake_api.route = route
+
+    with pytest.raises(SageUnavailable):
+        client_for(fake_api, items_per_page=5).list_all("businesses")
+
+
+def test_a_netrc_entry_for_the_host_does_not_replace_the_token(
+    fake_api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    fake_api.route = lambda s: json_reply(200, {"ok": 1})
+
+    client_for(fake_api).request("GET", "user")
+
+    assert fake_api.seen[0].headers["authorization"] == "Bearer tok-1"
+
+
+def test_the_proxy_named_in_the_environment_is_used(
+    fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    # The fake answers as the proxy: the request names Sage's host.
+    monkeypatch.setenv("HTTP_PROXY", fake_api.api_url.rsplit("/v3.1", 1)[0])
+    fake_api.route = lambda s: json_reply(200, {"via": "proxy"})
+    client = SageClient("http://sage-api.invalid/v3.1", Tokens())
+
+    assert client.request("GET", "user") == {"via": "proxy"}
+    assert client.request("GET", "user") == {"via": "proxy"}
+    assert [s.headers["host"] for s in fake_api.seen] == ["sage-api.invalid"] * 2
