@@ -123,6 +123,22 @@ def test_attributes_may_name_single_fields(sb: Sandbox) -> None:
     assert body["$next"].endswith("attributes=name%2Cis_demo")
 
 
+def test_each_attribute_list_gets_its_own_fields_however_often_asked(
+    sb: Sandbox,
+) -> None:
+    token = token_for(sb)
+
+    def first_keys(**params: str) -> set[str]:
+        return set(api(sb, "/businesses", token, **params).json()["$items"][0])
+
+    base = {"id", "displayed_as", "$path"}
+    for _ in range(2):
+        assert first_keys(attributes="name,is_demo") == base | {"name", "is_demo"}
+        assert first_keys() == base
+        assert first_keys(attributes="country") == base | {"country"}
+        assert "address_line_1" in first_keys(attributes="all")
+
+
 def test_business_names_are_deterministic(sb: Sandbox) -> None:
     with Sandbox() as other:
         assert other.business_ids(DEMO.accountant) == sb.business_ids(DEMO.accountant)
