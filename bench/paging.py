@@ -1,10 +1,11 @@
 """Listing 2,500 businesses: parallel pages against following ``$next``.
 
 The sandbox's accountant reaches 2,500 businesses. With 50 ms added to
-every API call, SageClient (``$total`` known after page 1, then at most 4
-pages at once) is timed against following ``$next`` one page at a time,
-both at 200 items per page with the attributes the picker needs. Goal: at least 3 times
-faster. 13 pages, 4 at a time, take 4 round trips: 3.25x is the ceiling.
+every API call, SageClient (pages 1 to 4 asked for at once, the rest as
+soon as page 1 tells ``$total``, never more than 4 at a time) is timed
+against following ``$next`` one page at a time, both at 200 items per page
+with the attributes the picker needs. Goal: at least 3 times faster.
+13 pages, 4 at a time, take 4 round trips: 3.25x is the ceiling.
 
 Two servers, each in its own process (Sage's servers are not on the
 accountant's machine):
@@ -119,7 +120,7 @@ def report(title: str, result: dict[str, float], parallel_pages: int) -> None:
     print(f"  following $next one page at a time: {sequential * 1000:6.0f} ms")
     label = f"SageClient, {parallel_pages} pages at once:"
     print(f"  {label:<36}{parallel * 1000:6.0f} ms")
-    ceiling = 13 / (1 + math.ceil(12 / parallel_pages))
+    ceiling = 13 / math.ceil(13 / parallel_pages)
     print(
         f"  speed-up: {sequential / parallel:.2f}x (goal >= 3x, ceiling {ceiling:.2f}x)"
     )
@@ -133,7 +134,7 @@ def main() -> None:
         "--parallel", type=int, default=4, help="pages at once (SageClient: 4)"
     )
     args = parser.parse_args()
-    rounds = 1 if args.quick else 5
+    rounds = 1 if args.quick else 9
 
     process, (api_url, token), stop = in_child(serve_sandbox, args.latency)
     try:
@@ -142,9 +143,11 @@ def main() -> None:
         ) as client:
             recorded: dict[int, bytes] = {}
             costs = []
-            for number in range(1, 14):
+            plain = requests.Session()
+            # The second pass is timed: the first warms connections and caches.
+            for number in [*range(1, 14), *range(1, 14)]:
                 started = time.perf_counter()
-                answer = requests.get(
+                answer = plain.get(
                     f"{api_url}/businesses",
                     params={**PARAMS, "page": number},
                     headers={"Authorization": f"Bearer {token}"},
@@ -152,6 +155,7 @@ def main() -> None:
                 )
                 costs.append(time.perf_counter() - started - args.latency)
                 recorded[number] = answer.content  # Sage's bytes, as sent
+            plain.close()
             total = answer.json()["$total"]
             on_sandbox = measure(client, rounds)
     finally:
@@ -170,8 +174,11 @@ def main() -> None:
 
     print(f"{total} businesses, 200 per page, {args.latency * 1000:.0f} ms latency")
     report("against the sandbox:", on_sandbox, args.parallel)
-    cost = max(0.0, statistics.median(costs)) * 1000
-    print(f"  (the sandbox spends about {cost:.0f} ms of CPU per page, in series)")
+    cost = max(0.0, statistics.median(costs[13:])) * 1000
+    print(
+        f"  (one page alone takes {cost:.1f} ms beyond the latency: the sandbox's"
+        " work, which its one process does in series, and a plain client's)"
+    )
     report(
         "against a replay of the same pages (no server work):",
         on_replay,
