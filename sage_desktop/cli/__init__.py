@@ -14,19 +14,28 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sage_desktop import __version__
 
 log = logging.getLogger(__name__)
 
-# Modules that contribute subcommands, in the order --help lists them.
-_COMMAND_MODULES = (
-    "sage_desktop.cli.signin",
-    "sage_desktop.cli.scripting",
-    "sage_desktop.cli.doctor",
-    "sage_desktop.cli.sandbox",
-)
+# Each subcommand and the module that registers it. A command line loads
+# only its command's module: `sage-desktop token`, which scripts run again
+# and again, need not import the sign-in flow or the sandbox server.
+COMMANDS = {
+    "login": "sage_desktop.cli.signin",
+    "logout": "sage_desktop.cli.signin",
+    "token": "sage_desktop.cli.scripting",
+    "api": "sage_desktop.cli.scripting",
+    "connections": "sage_desktop.cli.scripting",
+    "businesses": "sage_desktop.cli.scripting",
+    "use": "sage_desktop.cli.scripting",
+    "doctor": "sage_desktop.cli.doctor",
+    "sandbox": "sage_desktop.cli.sandbox",
+}
+# In the order --help lists them.
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 EPILOG = """\
 exit codes:
@@ -41,11 +50,11 @@ exit codes:
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
-    """The ``sage-desktop`` parser; without commands when the window opens.
+def build_parser(modules: Iterable[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The ``sage-desktop`` parser with the subcommands of ``modules``.
 
-    Subcommand modules import requests and keyring: loading them only for a
-    subcommand keeps the window's start quick.
+    Subcommand modules import requests and keyring: the window's start
+    loads none of them (``modules_for``), a subcommand only its own.
     """
     parser = argparse.ArgumentParser(
         prog="sage-desktop",
@@ -67,10 +76,11 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (-vv: debug)"
     )
-    if not with_commands:
+    modules = tuple(modules)
+    if not modules:
         return parser
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -79,6 +89,23 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
             continue
         module.register(subparsers)
     return parser
+
+
+def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The subcommand modules that parsing ``argv`` needs.
+
+    None for the window or ``--version``, the command's own module for a
+    known command, and all of them for ``--help`` or an unknown command
+    (argparse then lists every command).
+    """
+    # The top-level options take no value: the first word is the command.
+    words = [arg for arg in argv if not arg.startswith("-")]
+    if words:
+        module = COMMANDS.get(words[0])
+        return (module,) if module is not None else COMMAND_MODULES
+    if any(arg in ("-h", "--help") for arg in argv):
+        return COMMAND_MODULES
+    return ()
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -106,17 +133,9 @@ def _run_gui(args: argparse.Namespace) -> int:
     return run_app(sandbox=args.sandbox)
 
 
-_WINDOW_OPTIONS = frozenset({"--sandbox", "-v", "-vv", "-vvv", "--verbose"})
-
-
-def _opens_the_window(argv: Sequence[str]) -> bool:
-    """True when only top-level options are given: the GUI starts."""
-    return all(arg in _WINDOW_OPTIONS for arg in argv)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(with_commands=not _opens_the_window(argv))
+    parser = build_parser(modules_for(argv))
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
 
