@@ -22,6 +22,8 @@ class Business:
     ``active`` is None when Sage did not say (the list was fetched without
     attributes); a business is refused only when ``active`` is False, as Sage
     advises against using businesses whose subscription is inactive.
+    ``inactive_reason`` then says why, in Sage's words where it gave some
+    (the subscription's status, or when it expired).
     """
 
     id: str
@@ -30,6 +32,7 @@ class Business:
     active: bool | None = None
     is_demo: bool = False
     is_lead: bool = False
+    inactive_reason: str | None = None
 
     @property
     def selectable(self) -> bool:

@@ -741,4 +741,5 @@ def _to_business(item: Mapping[str, Any], lead_id: str | None) -> Business:
         active=_active_of(item),
         is_demo=bool(item.get("is_demo", False)),
         is_lead=lead_id is not None and business_id == lead_id,
+        inactive_reason=_inactive_reason(item),
     )

@@ -73,9 +73,8 @@ _ROOT = QModelIndex()
 
 
 LEAD_MARK = "\u2605 "  # a star before the lead business's name
-_INACTIVE_TIP = (
-    f"{InactiveSubscription.explanation} Sage advises against using a "
-    "business whose subscription is inactive."
+_INACTIVE_ADVICE = (
+    "Sage advises against using a business whose subscription is inactive."
 )
 _LEAD_TIP = (
     "The lead business: the one Sage uses when an app does not say which "
@@ -151,7 +150,8 @@ class BusinessTableModel(QAbstractTableModel):
         if role == _TOOLTIP:
             business = self._items[position]
             if business.active is False:
-                return _INACTIVE_TIP
+                reason = business.inactive_reason or InactiveSubscription.explanation
+                return f"{reason} {_INACTIVE_ADVICE}"
             return _LEAD_TIP if business.is_lead else None
         if role == _FONT:
             return self._bold if self._items[position].is_lead else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from guikit import make_businesses, save_shot
@@ -104,6 +105,25 @@ def test_inactive_business_is_listed_but_cannot_be_chosen(
     assert picker.chosen_business() is None
     assert "inactive" in picker.error.text().lower()
     save_shot(picker, shots, "picker-inactive-refused")
+
+
+def test_an_inactive_business_tells_sages_reason_on_hover(qtbot: QtBot) -> None:
+    picker = _picker(qtbot)
+    businesses = make_businesses(10, inactive_every=4)
+    expired = "The Sage Accounting subscription expired on 2026-10-31."
+    businesses[3] = dataclasses.replace(businesses[3], inactive_reason=expired)
+    picker.set_businesses(businesses)
+
+    def tip(business: Business) -> str:
+        row = picker.model.row_of(business.id)
+        assert row is not None
+        index = picker.model.index(row, 0)
+        return str(picker.model.data(index, Qt.ItemDataRole.ToolTipRole))
+
+    assert tip(businesses[3]).startswith(expired)
+    assert "advises against" in tip(businesses[3])
+    # Without Sage's words, the general explanation.
+    assert "not active" in tip(businesses[7])
 
 
 def test_arrow_keys_select_active_rows(qtbot: QtBot) -> None:

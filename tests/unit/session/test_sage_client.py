@@ -287,7 +287,9 @@ def test_all_pages_are_fetched_in_order_and_mapped(fake_api: FakeApi) -> None:
     assert businesses[0].region == "GB"
     assert businesses[1].region == "IE"
     assert businesses[3].active is False
+    assert businesses[3].inactive_reason == "Cancelled"  # Sage's own word
     assert businesses[2].active is True
+    assert businesses[2].inactive_reason is None
     assert businesses[4].is_demo
     assert max(progress) == (23, 23)
     pages = [s for s in fake_api.seen if s.path.endswith("/businesses")]
