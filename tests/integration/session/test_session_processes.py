@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -49,6 +51,37 @@ def test_token_prints_only_the_token(shared: Shared) -> None:
 
     assert result.returncode == 0
     assert result.stdout == shared.vault.load(connection).access_token + "\n"
+
+
+def test_a_fresh_token_is_printed_without_loading_the_http_stack(
+    shared: Shared,
+) -> None:
+    # Scripts run `token` again and again: while the access token is fresh
+    # it needs the keychain only, not requests (a tenth of a second).
+    connection = add_connection(
+        shared.sandbox, shared.vault, shared.registry, expired=False
+    )
+    probe = (
+        "import sys\n"
+        "from sage_desktop.cli import main\n"
+        "code = main(['token'])\n"
+        "print([m for m in ('requests', 'urllib3') if m in sys.modules],"
+        " file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=shared.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == shared.vault.load(connection).access_token + "\n"
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+    assert shared.sandbox.counters()["token_requests"] == 0
 
 
 def test_api_errors_go_to_stderr_with_sages_message(shared: Shared) -> None:
