@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -42,3 +43,14 @@ def test_paging_prints_both_speed_ups() -> None:
 
     assert len(re.findall(r"speed-up: \d+\.\d+x", out)) == 2
     assert "2500 businesses" in out
+
+
+@pytest.mark.keychain
+@pytest.mark.skipif(
+    os.environ.get("SAGE_DESKTOP_TEST_KEYCHAIN") != "1",
+    reason="set SAGE_DESKTOP_TEST_KEYCHAIN=1 for the Secret Service",
+)
+def test_token_command_is_timed_without_a_refresh() -> None:
+    out = run_bench("token_command.py")
+
+    assert re.search(r"median \d+ ms, fastest \d+ ms \(0 refreshes", out), out
